@@ -1,0 +1,32 @@
+# Quick start:  make demo   (set up, write the demo world, materialize every asset, print the top albums)
+#               make test   (set up, run the test suite)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+
+.PHONY: setup demo test dev clean-data
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(INSTALLED)
+
+setup: $(INSTALLED)
+
+demo: $(INSTALLED)
+	mkdir -p "$(DAGSTER_HOME)"
+	$(BIN)/python -m albumrec_pipeline.demo
+	$(BIN)/dagster job execute -m albumrec_pipeline.definitions -j recommend_albums
+	$(BIN)/albumrec top --count 10
+
+test: $(INSTALLED)
+	$(BIN)/pytest
+
+dev: $(INSTALLED)
+	mkdir -p "$(DAGSTER_HOME)"
+	$(BIN)/dagster dev -m albumrec_pipeline.definitions -h 127.0.0.1 -p 3000
+
+clean-data:
+	rm -rf data/demo data/warehouse data/dagster_home

@@ -1,0 +1,1 @@
+"""Pure functions that do albumrec's work; the Dagster assets only wire them together."""

@@ -1,0 +1,125 @@
+"""From raw track rows to a clean, encoded, split training table."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from albumrec_pipeline.core.feature_columns import (
+    CATEGORICAL_VOCABULARIES,
+    LABEL_COLUMN,
+    NUMERIC_AUDIO_COLUMNS,
+    RAW_TRACK_COLUMNS,
+    RELEASE_YEAR_COLUMN,
+    encoded_feature_columns,
+)
+
+SPLITS = ("train", "validation", "test")
+# Rows without these cannot be described to the network, or cannot be placed in a split.
+CRITICAL_COLUMNS: list[str] = NUMERIC_AUDIO_COLUMNS + list(CATEGORICAL_VOCABULARIES) + ["artist"]
+DESCRIPTIVE_COLUMNS: list[str] = ["mbid", "artist", "release_title", "recording_title"]
+
+
+def assemble_raw_track_features(
+    liked: pd.DataFrame, audio_rows: pd.DataFrame, metadata: pd.DataFrame
+) -> pd.DataFrame:
+    """Join labels, audio features and MusicBrainz metadata into the enriched-CSV layout.
+
+    Recordings without audio features are left out (they are reported, not guessed).
+    MusicBrainz's credited artist wins over the file tag the AcousticBrainz submitter had.
+    """
+    rows = liked.merge(audio_rows, on="mbid", how="inner")
+    rows = rows.merge(metadata, on="mbid", how="left", suffixes=("_tag", ""))
+    if "artist_tag" in rows:
+        rows["artist"] = rows["artist"].fillna(rows["artist_tag"])
+    rows[RELEASE_YEAR_COLUMN] = rows[RELEASE_YEAR_COLUMN].astype("Float64")
+    return rows[RAW_TRACK_COLUMNS + [LABEL_COLUMN]].reset_index(drop=True)
+
+
+def one_hot_tonal(frame: pd.DataFrame) -> pd.DataFrame:
+    """One column per key and scale over fixed vocabularies, so every table encodes alike."""
+    encoded = {}
+    for column, vocabulary in CATEGORICAL_VOCABULARIES.items():
+        values = frame[column].to_numpy()
+        for value in vocabulary:
+            encoded[f"{column}_{value}"] = (values == value).astype("float64")
+    return pd.DataFrame(encoded, index=frame.index)
+
+
+def encode_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """The network's input columns, in `encoded_feature_columns()` order, as float64."""
+    numeric = frame[NUMERIC_AUDIO_COLUMNS + [RELEASE_YEAR_COLUMN]].astype("float64")
+    return pd.concat([numeric, one_hot_tonal(frame)], axis=1)[encoded_feature_columns()]
+
+
+def _artist_order(artist: str, salt: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{salt}\x00{artist}".encode()).digest()[:8], "big")
+
+
+def artist_split(
+    artists: pd.Series, labels: pd.Series, test_size: float, validation_size: float, salt: str
+) -> pd.Series:
+    """Assign every artist, and so all of its tracks, to train, validation or test.
+
+    Labels are close to pure per artist, so a split that ignored them could put only liked
+    artists in test. Artists are therefore stratified by their majority label; within each
+    stratum they are ordered by a salted hash of their name (deterministic, unrelated to the
+    data's order) and taken into test, then validation, until each holds its share of that
+    stratum's rows. Every split gets at least one artist of each stratum that has three or more.
+    """
+    if not 0 < test_size < 1 or not 0 < validation_size < 1 or test_size + validation_size >= 1:
+        raise ValueError("test_size and validation_size must be in (0, 1) and sum to less than 1")
+    per_artist = pd.DataFrame({"artist": artists.to_numpy(), "liked": labels.to_numpy()}).groupby("artist")["liked"]
+    summary = pd.DataFrame({"rows": per_artist.size(), "majority": per_artist.mean() >= 0.5})
+    summary["order"] = [_artist_order(artist, salt) for artist in summary.index]
+    assignment: dict[str, str] = {}
+    for _, stratum in summary.sort_values("order").groupby("majority"):
+        total = stratum["rows"].sum()
+        quotas = [("test", test_size * total), ("validation", validation_size * total)]
+        taken = {"test": 0, "validation": 0}
+        for position, (artist, rows) in enumerate(stratum["rows"].items()):
+            remaining_artists = len(stratum) - position
+            target = next((name for name, quota in quotas if taken[name] < quota), "train")
+            # Keep at least one artist for training in every stratum.
+            if target != "train" and remaining_artists == 1 and "train" not in {
+                assignment.get(other) for other in stratum.index
+            }:
+                target = "train"
+            assignment[artist] = target
+            if target != "train":
+                taken[target] += rows
+    return pd.Series(artists.map(assignment).to_numpy(), index=artists.index, dtype="str")
+
+
+def clean_dataset(
+    raw: pd.DataFrame, test_size: float = 0.2, validation_size: float = 0.15, split_salt: str = "albumrec"
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Deduplicate, drop rows missing critical fields, encode, and add the artist-grouped split.
+
+    Returns the table and the number of rows each step removed, for the asset's metadata.
+    """
+    removed: dict[str, int] = {}
+    # Several AcousticBrainz submissions of one recording: keep the first, deterministically.
+    deduplicated = raw.drop_duplicates("mbid", keep="first")
+    removed["duplicate_recordings"] = len(raw) - len(deduplicated)
+    complete = deduplicated.dropna(subset=CRITICAL_COLUMNS)
+    removed["missing_critical_fields"] = len(deduplicated) - len(complete)
+    complete = complete.copy()
+    # A missing release year is common in MusicBrainz; fill it with the median rather than lose the track.
+    year = complete[RELEASE_YEAR_COLUMN].astype("Float64")
+    complete["release_year_imputed"] = year.isna().to_numpy()
+    complete[RELEASE_YEAR_COLUMN] = year.fillna(float(year.median()) if year.notna().any() else 2000.0)
+    encoded = encode_features(complete)
+    table = pd.concat(
+        [
+            complete[DESCRIPTIVE_COLUMNS].reset_index(drop=True),
+            complete[[LABEL_COLUMN, "release_year_imputed"]].reset_index(drop=True),
+            encoded.reset_index(drop=True),
+        ],
+        axis=1,
+    )
+    table[LABEL_COLUMN] = table[LABEL_COLUMN].astype("int8")
+    table.insert(2, "split", artist_split(table["artist"], table[LABEL_COLUMN], test_size, validation_size, split_salt))
+    return table, removed

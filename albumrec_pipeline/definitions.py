@@ -1,0 +1,27 @@
+"""The one Definitions object of the albumrec code location."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from albumrec_pipeline.assets import ingest, model, recommend
+from albumrec_pipeline.resources.feature_sources import AcousticBrainzDumpSource, MusicBrainzReleaseDump
+from albumrec_pipeline.storage.parquet_io_manager import ParquetWarehouse
+
+all_assets = dg.load_assets_from_modules([ingest, model, recommend])
+
+recommend_albums_job = dg.define_asset_job(
+    "recommend_albums",
+    selection=dg.AssetSelection.all(),
+    description="Materialize the whole graph: features, model, reports and album recommendations.",
+)
+
+defs = dg.Definitions(
+    assets=all_assets,
+    jobs=[recommend_albums_job],
+    resources={
+        "io_manager": ParquetWarehouse(),
+        "track_features": AcousticBrainzDumpSource(),
+        "release_catalog": MusicBrainzReleaseDump(),
+    },
+)

@@ -1,0 +1,1 @@
+"""Outside systems albumrec reads from, each a ConfigurableResource."""

@@ -1,0 +1,45 @@
+"""Atomic writes for local paths and fsspec URLs alike.
+
+A reader (or a crash) must never see half a file: each write goes to a temporary name in the
+same directory and is renamed over the target only once complete. On a local filesystem the
+rename is atomic; on object stores (s3://, gs://) a single PUT is atomic already and the
+rename is a server-side copy of a complete object.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from upath import UPath
+
+
+def atomic_write_bytes(path: UPath, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        temporary.write_bytes(payload)
+        temporary.rename(path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def dataframe_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+    return buffer.getvalue()
+
+
+def write_parquet_atomic(frame: pd.DataFrame, path: UPath) -> None:
+    atomic_write_bytes(path, dataframe_to_parquet_bytes(frame))
+
+
+def read_parquet(path: UPath) -> pd.DataFrame:
+    return pq.read_table(io.BytesIO(path.read_bytes())).to_pandas()

@@ -1,0 +1,62 @@
+"""One IO manager for every albumrec asset: Parquet tables on any fsspec filesystem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from upath import UPath
+
+from albumrec_pipeline.core.previews import table_metadata
+from albumrec_pipeline.settings import WAREHOUSE_DIR
+from albumrec_pipeline.storage.artifacts import StoredArtifact
+from albumrec_pipeline.storage.atomic import read_parquet, write_parquet_atomic
+
+
+class ParquetUPathIOManager(dg.UPathIOManager):
+    """Writes DataFrames as `<base>/<asset>.parquet`; artifacts add native files in `<base>/<asset>/`."""
+
+    extension = ".parquet"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        if isinstance(obj, pd.DataFrame):
+            table = obj
+        elif isinstance(obj, StoredArtifact):
+            obj.save_native(path.with_suffix(""))
+            table = obj.summary_table()
+        else:
+            raise TypeError(
+                f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; "
+                "albumrec stores DataFrames and StoredArtifact values only"
+            )
+        write_parquet_atomic(table, path)
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} does not exist: materialize {context.asset_key.to_user_string()} first"
+            )
+        table = read_parquet(path)
+        wanted = context.dagster_type.typing_type
+        if isinstance(wanted, type) and issubclass(wanted, StoredArtifact) and wanted is not StoredArtifact:
+            return wanted.load(table, path.with_suffix(""))
+        return table
+
+    def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:
+        if isinstance(obj, pd.DataFrame):
+            return table_metadata(obj)
+        if isinstance(obj, StoredArtifact):
+            metadata = table_metadata(obj.summary_table())
+            metadata["native_files"] = dg.MetadataValue.text(", ".join(obj.native_files))
+            return metadata
+        return {}
+
+
+class ParquetWarehouse(dg.ConfigurableIOManagerFactory):
+    """Parquet storage rooted at `base_path`: a local folder or any fsspec URL (s3://bucket/prefix)."""
+
+    base_path: str = str(WAREHOUSE_DIR)
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> ParquetUPathIOManager:
+        return ParquetUPathIOManager(base_path=UPath(self.base_path))
