@@ -15,8 +15,11 @@ $(INSTALLED): pyproject.toml
 
 setup: $(INSTALLED)
 
-demo: $(INSTALLED)
+$(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p "$(DAGSTER_HOME)"
+	printf 'telemetry:\n  enabled: false\n' > "$@"
+
+demo: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m albumrec_pipeline.demo
 	$(BIN)/dagster job execute -m albumrec_pipeline.definitions -j recommend_albums
 	$(BIN)/albumrec top --count 10
@@ -24,8 +27,7 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/pytest
 
-dev: $(INSTALLED)
-	mkdir -p "$(DAGSTER_HOME)"
+dev: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -m albumrec_pipeline.definitions -h 127.0.0.1 -p 3000
 
 clean-data:

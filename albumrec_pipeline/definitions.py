@@ -14,6 +14,8 @@ recommend_albums_job = dg.define_asset_job(
     "recommend_albums",
     selection=dg.AssetSelection.all(),
     description="Materialize the whole graph: features, model, reports and album recommendations.",
+    # The console shows albumrec's own progress lines; every event is still in the run's log.
+    config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
 )
 
 defs = dg.Definitions(
