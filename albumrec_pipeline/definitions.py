@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from albumrec_pipeline.assets import ingest, model, recommend
-from albumrec_pipeline.resources.feature_sources import AcousticBrainzDumpSource, MusicBrainzReleaseDump
+from albumrec_pipeline.resources.source_selection import source_kind, source_resources
 from albumrec_pipeline.storage.parquet_io_manager import ParquetWarehouse
 
 all_assets = dg.load_assets_from_modules([ingest, model, recommend])
@@ -21,9 +21,6 @@ recommend_albums_job = dg.define_asset_job(
 defs = dg.Definitions(
     assets=all_assets,
     jobs=[recommend_albums_job],
-    resources={
-        "io_manager": ParquetWarehouse(),
-        "track_features": AcousticBrainzDumpSource(),
-        "release_catalog": MusicBrainzReleaseDump(),
-    },
+    # ALBUMREC_SOURCE picks where features and tracklists come from: demo (default), dump or live.
+    resources={"io_manager": ParquetWarehouse(), **source_resources(source_kind())},
 )
