@@ -25,6 +25,7 @@ from pydantic import Field, PrivateAttr
 from albumrec_pipeline.core.documents import DocumentError, track_row_from_documents
 from albumrec_pipeline.resources.feature_sources import AUDIO_COLUMNS, TrackFeatureFetch, TrackFeatureSource
 from albumrec_pipeline.resources.http_client import (
+    ServiceConnection,
     CheckpointStore,
     ServicePolicy,
     ServiceSession,
@@ -94,8 +95,7 @@ class AcousticBrainzApiSource(TrackFeatureSource):
         default=300.0, ge=0, description="Longest server-requested pause (Retry-After) to sit out instead of failing."
     )
 
-    _session: ServiceSession | None = PrivateAttr(default=None)
-    _store: CheckpointStore | None = PrivateAttr(default=None)
+    _connection: ServiceConnection | None = PrivateAttr(default=None)
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -117,24 +117,24 @@ class AcousticBrainzApiSource(TrackFeatureSource):
         )
 
     @property
+    def connection(self) -> ServiceConnection:
+        if self._connection is None:
+            self._connection = ServiceConnection(
+                lambda: ServiceSession(self.policy(), "acousticbrainz_http_cache"), Path(self.state_dir) / "acousticbrainz_documents.sqlite"
+            )
+        return self._connection
+
+    @property
     def session(self) -> ServiceSession:
-        if self._session is None:
-            self._session = ServiceSession(self.policy(), "acousticbrainz_http_cache")
-        return self._session
+        return self.connection.session
 
     @property
     def store(self) -> CheckpointStore:
-        if self._store is None:
-            self._store = CheckpointStore(Path(self.state_dir) / "acousticbrainz_documents.sqlite")
-        return self._store
+        return self.connection.store
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        if self._connection is not None:
+            self._connection.close()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self.close()

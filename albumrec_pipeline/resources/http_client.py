@@ -472,3 +472,37 @@ class CheckpointStore:
             self._connection.executemany(
                 "INSERT OR REPLACE INTO results (namespace, key, payload, stored_at) VALUES (?, ?, ?, ?)", rows
             )
+
+
+class ServiceConnection:
+    """A service's HTTP session and checkpoint store, opened on first use and closed together.
+
+    Resources hold one of these as a private attribute, so a code location that never calls the
+    service never opens its cache files.
+    """
+
+    def __init__(self, open_session: Callable[[], ServiceSession], store_path: Path):
+        self._open_session = open_session
+        self._store_path = store_path
+        self._session: ServiceSession | None = None
+        self._store: CheckpointStore | None = None
+
+    @property
+    def session(self) -> ServiceSession:
+        if self._session is None:
+            self._session = self._open_session()
+        return self._session
+
+    @property
+    def store(self) -> CheckpointStore:
+        if self._store is None:
+            self._store = CheckpointStore(self._store_path)
+        return self._store
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None

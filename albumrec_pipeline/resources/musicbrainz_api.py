@@ -37,6 +37,7 @@ from albumrec_pipeline.core.releases import (
 from albumrec_pipeline.resources.acousticbrainz_api import AcousticBrainzApiSource
 from albumrec_pipeline.resources.feature_sources import ReleaseCatalog
 from albumrec_pipeline.resources.http_client import (
+    ServiceConnection,
     CheckpointStore,
     MissingContactError,
     NotFoundError,
@@ -153,8 +154,7 @@ class MusicBrainzApiCatalog(ReleaseCatalog):
         default=0.5, ge=0, le=1, description="Share of an album's tracks that AcousticBrainz must have to keep it."
     )
 
-    _session: ServiceSession | None = PrivateAttr(default=None)
-    _store: CheckpointStore | None = PrivateAttr(default=None)
+    _connection: ServiceConnection | None = PrivateAttr(default=None)
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -176,26 +176,26 @@ class MusicBrainzApiCatalog(ReleaseCatalog):
         )
 
     @property
+    def connection(self) -> ServiceConnection:
+        if self._connection is None:
+            self._connection = ServiceConnection(
+                lambda: ServiceSession(self.policy(), "musicbrainz_http_cache"), Path(self.state_dir) / "musicbrainz_results.sqlite"
+            )
+        return self._connection
+
+    @property
     def session(self) -> ServiceSession:
-        if self._session is None:
-            if not self.contact.strip():
-                raise MissingContactError("MusicBrainz")
-            self._session = ServiceSession(self.policy(), "musicbrainz_http_cache")
-        return self._session
+        if not self.contact.strip():
+            raise MissingContactError("MusicBrainz")
+        return self.connection.session
 
     @property
     def store(self) -> CheckpointStore:
-        if self._store is None:
-            self._store = CheckpointStore(Path(self.state_dir) / "musicbrainz_results.sqlite")
-        return self._store
+        return self.connection.store
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        if self._connection is not None:
+            self._connection.close()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self.close()
