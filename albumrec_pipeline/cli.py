@@ -1,16 +1,36 @@
-"""`albumrec top`: print the best recommended albums from the materialized warehouse."""
+"""`albumrec`: materialize the pipeline, print the best albums.
+
+    albumrec materialize [--workers N] [--executor multiprocess|in_process]
+                                         ingest every dump archive, then everything else
+    albumrec top [--count 10]            the best recommended albums in the warehouse
+"""
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
 
 from upath import UPath
 
-from albumrec_pipeline.settings import WAREHOUSE_DIR
+from albumrec_pipeline.settings import (
+    ACOUSTICBRAINZ_DUMPS_DIR,
+    DATA_DIR,
+    MUSICBRAINZ_DUMPS_DIR,
+    SCRATCH_DIR,
+    WAREHOUSE_DIR,
+)
 from albumrec_pipeline.storage.atomic import read_parquet
 
 SHOWN_COLUMNS = ["rank", "album_title", "album_artist", "release_year", "tracks", "tracks_with_features", "liked_tracks", "liked_share", "mean_score"]
+EXECUTORS = {
+    "multiprocess": {"execution": {"config": {"multiprocess": {}}}},
+    "in_process": {"execution": {"config": {"in_process": {}}}},
+}
 
 
 def top_albums_text(warehouse: UPath, count: int) -> str:
@@ -24,13 +44,133 @@ def top_albums_text(warehouse: UPath, count: int) -> str:
     return f"{header}\n{table}"
 
 
+def _run_partition(job_name: str, key: str, locations: dict[str, str], executor: str) -> tuple[str, str, bool, float]:
+    """One ingest run for one archive; runs in a worker process of its own."""
+    import dagster as dg
+
+    from albumrec_pipeline.definitions import QUIET_CONSOLE, reconstructable_job
+
+    started = time.perf_counter()
+    with dg.DagsterInstance.get() as instance:
+        result = dg.execute_job(
+            reconstructable_job(job_name, **locations),
+            instance,
+            run_config={**QUIET_CONSOLE, **EXECUTORS[executor]},
+            tags={"dagster/partition": key},
+        )
+    return job_name, key, result.success, time.perf_counter() - started
+
+
+def run_ingest(locations: dict[str, str], workers: int, executor: str = "multiprocess", log=print) -> list[str]:
+    """One run per dump archive (partition), up to `workers` runs at a time; returns the failed partitions.
+
+    Each partition is a run of its own, as in a backfill, so one broken archive fails only its
+    run, and runs proceed side by side in separate processes (Dagster's run machinery is not
+    made to be driven from several threads of one process). Within a run, the multiprocess
+    executor executes the step in a process of its own, like the Kubernetes and Celery
+    executors do on a cluster.
+    """
+    import dagster as dg
+
+    from albumrec_pipeline.definitions import INGEST_JOBS, build_definitions
+
+    defs = build_definitions(
+        locations["acousticbrainz_dumps"], locations["musicbrainz_dumps"], locations["warehouse"], locations["scratch"]
+    )
+    runs = [
+        (job_name, key)
+        for job_name in INGEST_JOBS
+        for key in defs.resolve_job_def(job_name).partitions_def.get_partition_keys()
+    ]
+    if not runs:
+        raise FileNotFoundError(
+            f"no dump archives in {locations['acousticbrainz_dumps']} or {locations['musicbrainz_dumps']}: "
+            "write the demo world (python -m albumrec_pipeline.demo) or set ALBUMREC_ACOUSTICBRAINZ_DUMPS and "
+            "ALBUMREC_MUSICBRAINZ_DUMPS to the folders holding the dump archives"
+        )
+    log(f"ingesting {len(runs)} dump archives, {workers} at a time, {executor} executor ...")
+    # Create the instance's storage once, here: runs starting side by side would race to do it.
+    with dg.DagsterInstance.get():
+        pass
+    failed = []
+
+    def report(outcome: tuple[str, str, bool, float]) -> None:
+        job_name, key, success, seconds = outcome
+        log(f"  {job_name} {key}: {'done' if success else 'FAILED'} in {seconds:.1f} s")
+        if not success:
+            failed.append(key)
+
+    if workers == 1:
+        for job_name, key in runs:
+            report(_run_partition(job_name, key, locations, executor))
+        return failed
+    # spawn: a fresh interpreter per worker, not a fork of this one with its threads and handles.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(runs)), mp_context=context) as pool:
+        futures = [pool.submit(_run_partition, job_name, key, locations, executor) for job_name, key in runs]
+        for future in as_completed(futures):
+            report(future.result())
+    return failed
+
+
+def materialize(workers: int, executor: str = "multiprocess", log=print) -> int:
+    import dagster as dg
+
+    from albumrec_pipeline.definitions import QUIET_CONSOLE, reconstructable_job
+
+    # Runs need an instance that every process can reach; the Makefile points DAGSTER_HOME at data/.
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(DATA_DIR / "dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    locations = {
+        "acousticbrainz_dumps": str(ACOUSTICBRAINZ_DUMPS_DIR),
+        "musicbrainz_dumps": str(MUSICBRAINZ_DUMPS_DIR),
+        "warehouse": str(WAREHOUSE_DIR),
+        "scratch": str(SCRATCH_DIR),
+    }
+    started = time.perf_counter()
+    failed = run_ingest(locations, workers, executor, log)
+    if failed:
+        log(f"albumrec: {len(failed)} archive(s) failed to ingest ({', '.join(failed)}); see their runs' logs")
+        return 1
+    log(f"ingested in {time.perf_counter() - started:.1f} s; materializing recommend_albums ...")
+    with dg.DagsterInstance.get() as instance:
+        # The rest is a chain of steps that mostly wait on each other: one process suffices.
+        result = dg.execute_job(
+            reconstructable_job("recommend_albums", **locations),
+            instance,
+            run_config={**QUIET_CONSOLE, **EXECUTORS["in_process"]},
+        )
+    if not result.success:
+        log("albumrec: recommend_albums failed; see the run's log above")
+        return 1
+    log(f"all assets materialized in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="albumrec", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="albumrec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("materialize", help="ingest every dump archive in parallel, then materialize the rest")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="archives ingested at once (default: cores)")
+    run.add_argument(
+        "--executor",
+        choices=sorted(EXECUTORS),
+        default="multiprocess",
+        help="how each ingest run executes its step: in a process of its own (default), or in the run's process, "
+        "which saves a process start per archive when archives are small",
+    )
     top = commands.add_parser("top", help="print the top recommended albums")
     top.add_argument("--count", type=int, default=10)
     top.add_argument("--warehouse", default=str(WAREHOUSE_DIR), help="the IO manager's base path")
     arguments = parser.parse_args(argv)
+    if arguments.command == "materialize":
+        try:
+            return materialize(max(1, arguments.workers), arguments.executor)
+        except FileNotFoundError as error:
+            print(f"albumrec: {error}", file=sys.stderr)
+            return 1
     try:
         print(top_albums_text(UPath(arguments.warehouse), arguments.count))
     except FileNotFoundError as error:

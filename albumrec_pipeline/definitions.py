@@ -1,26 +1,98 @@
-"""The one Definitions object of the albumrec code location."""
+"""The one Definitions object of the albumrec code location.
+
+Three jobs: `ingest_acousticbrainz` and `ingest_musicbrainz` turn one dump archive (one
+partition) per run into catalog tables; `recommend_albums` materializes everything else, from
+the listener's list to the ranked albums. `albumrec materialize` runs all three in order.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
-from albumrec_pipeline.assets import ingest, model, recommend
+from albumrec_pipeline.assets import explain, ingest, model, recommend
+from albumrec_pipeline.resources.dumps import CatalogEngine, DumpArchives, acousticbrainz_archives, musicbrainz_archives
 from albumrec_pipeline.resources.source_selection import source_kind, source_resources
+from albumrec_pipeline.settings import ACOUSTICBRAINZ_DUMPS_DIR, MUSICBRAINZ_DUMPS_DIR, SCRATCH_DIR, WAREHOUSE_DIR
 from albumrec_pipeline.storage.parquet_io_manager import ParquetWarehouse
 
-all_assets = dg.load_assets_from_modules([ingest, model, recommend])
+if TYPE_CHECKING:
+    from dagster._core.definitions.reconstruct import ReconstructableJob
 
-recommend_albums_job = dg.define_asset_job(
-    "recommend_albums",
-    selection=dg.AssetSelection.all(),
-    description="Materialize the whole graph: features, model, reports and album recommendations.",
-    # The console shows albumrec's own progress lines; every event is still in the run's log.
-    config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-)
+INGEST_JOBS = ("ingest_acousticbrainz", "ingest_musicbrainz")
+# The console shows albumrec's own progress lines; every event is still in the run's log.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
-defs = dg.Definitions(
-    assets=all_assets,
-    jobs=[recommend_albums_job],
-    # ALBUMREC_SOURCE picks where features and tracklists come from: demo (default), dump or live.
-    resources={"io_manager": ParquetWarehouse(), **source_resources(source_kind())},
-)
+
+def build_definitions(
+    acousticbrainz_dumps: Path | str = ACOUSTICBRAINZ_DUMPS_DIR,
+    musicbrainz_dumps: Path | str = MUSICBRAINZ_DUMPS_DIR,
+    warehouse: str = str(WAREHOUSE_DIR),
+    scratch: Path | str = SCRATCH_DIR,
+) -> dg.Definitions:
+    """The code location for dump archives in these folders and a warehouse at this base path.
+
+    The partitions are the archives present when this runs (a static list: reload the code
+    location after adding archives).
+    """
+    acousticbrainz_partitions = dg.StaticPartitionsDefinition(list(acousticbrainz_archives(acousticbrainz_dumps)))
+    musicbrainz_partitions = dg.StaticPartitionsDefinition(list(musicbrainz_archives(musicbrainz_dumps)))
+    acousticbrainz_archive = ingest.acousticbrainz_archive_assets(acousticbrainz_partitions)
+    musicbrainz_archive = ingest.musicbrainz_archive_assets(musicbrainz_partitions)
+    unpartitioned = dg.load_assets_from_modules([ingest, model, recommend, explain])
+
+    ingest_acousticbrainz = dg.define_asset_job(
+        "ingest_acousticbrainz",
+        selection=dg.AssetSelection.assets(acousticbrainz_archive),
+        description="Read one AcousticBrainz dump archive (a partition) into the low- and high-level feature tables.",
+        config=QUIET_CONSOLE,
+    )
+    ingest_musicbrainz = dg.define_asset_job(
+        "ingest_musicbrainz",
+        selection=dg.AssetSelection.assets(musicbrainz_archive),
+        description="Read the MusicBrainz JSON dump's release archive (a partition) into the release and track tables.",
+        config=QUIET_CONSOLE,
+    )
+    recommend_albums = dg.define_asset_job(
+        "recommend_albums",
+        selection=dg.AssetSelection.assets(*unpartitioned),
+        description="From the listener's list and the ingested catalog: features, model, reports, ranked albums.",
+        config=QUIET_CONSOLE,
+    )
+    engine = CatalogEngine(scratch_dir=str(scratch))
+    return dg.Definitions(
+        assets=[acousticbrainz_archive, musicbrainz_archive, *unpartitioned],
+        jobs=[ingest_acousticbrainz, ingest_musicbrainz, recommend_albums],
+        resources={
+            "io_manager": ParquetWarehouse(base_path=warehouse),
+            "dumps": DumpArchives(acousticbrainz_dir=str(acousticbrainz_dumps), musicbrainz_dir=str(musicbrainz_dumps)),
+            "catalog_engine": engine,
+            # ALBUMREC_SOURCE: the ingested catalog (default) or the live web services.
+            **source_resources(source_kind(), warehouse),
+        },
+    )
+
+
+defs = build_definitions()
+
+
+def job_named(
+    name: str, acousticbrainz_dumps: str, musicbrainz_dumps: str, warehouse: str, scratch: str
+) -> dg.JobDefinition:
+    """A job of the code location for these locations: what a run's step processes rebuild it from."""
+    return build_definitions(acousticbrainz_dumps, musicbrainz_dumps, warehouse, scratch).resolve_job_def(name)
+
+
+def reconstructable_job(
+    name: str,
+    acousticbrainz_dumps: Path | str = ACOUSTICBRAINZ_DUMPS_DIR,
+    musicbrainz_dumps: Path | str = MUSICBRAINZ_DUMPS_DIR,
+    warehouse: str = str(WAREHOUSE_DIR),
+    scratch: Path | str = SCRATCH_DIR,
+) -> "ReconstructableJob":
+    """A job that out-of-process executors (multiprocess, Kubernetes, Celery) can rebuild in each step's
+    process. The locations travel with it, so every process sees the same partitions."""
+    arguments = (name, str(acousticbrainz_dumps), str(musicbrainz_dumps), str(warehouse), str(scratch))
+    return dg.build_reconstructable_job(__name__, "job_named", reconstructable_args=arguments)

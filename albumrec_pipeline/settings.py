@@ -1,4 +1,4 @@
-"""Default locations. `ALBUMREC_DATA_DIR` moves them all; each resource can still be configured."""
+"""Default locations. `ALBUMREC_DATA_DIR` moves them all; each one can still be set on its own."""
 
 from __future__ import annotations
 
@@ -9,3 +9,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("ALBUMREC_DATA_DIR", REPO_ROOT / "data")).resolve()
 DEMO_WORLD_DIR = DATA_DIR / "demo"
 WAREHOUSE_DIR = DATA_DIR / "warehouse"
+
+
+def _folder(variable: str, default: Path) -> Path:
+    value = os.environ.get(variable, "").strip()
+    return Path(value).expanduser().resolve() if value else default
+
+
+# Folders of dump archives; each archive in them is one partition of the ingest assets.
+# By default the demo world's, which is written in the dumps' formats.
+ACOUSTICBRAINZ_DUMPS_ENV_VAR = "ALBUMREC_ACOUSTICBRAINZ_DUMPS"
+MUSICBRAINZ_DUMPS_ENV_VAR = "ALBUMREC_MUSICBRAINZ_DUMPS"
+ACOUSTICBRAINZ_DUMPS_DIR = _folder(ACOUSTICBRAINZ_DUMPS_ENV_VAR, DEMO_WORLD_DIR / "acousticbrainz")
+MUSICBRAINZ_DUMPS_DIR = _folder(MUSICBRAINZ_DUMPS_ENV_VAR, DEMO_WORLD_DIR / "musicbrainz")
+
+# Local space for tables being written and for DuckDB's spill files. Next to the warehouse by
+# default, so that a finished table moves into a local warehouse by a rename, not a copy.
+SCRATCH_DIR = _folder("ALBUMREC_SCRATCH_DIR", DATA_DIR / "scratch")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from albumrec_pipeline.core.archives import ArchiveStream
 from albumrec_pipeline.core.feature_columns import (
     CATEGORICAL_VOCABULARIES,
     CONFIDENCE_MODELS,
@@ -21,6 +22,7 @@ from albumrec_pipeline.core.feature_columns import (
     MULTICLASS_MODELS,
     NUMERIC_AUDIO_COLUMNS,
 )
+from albumrec_pipeline.core.feature_dumps import CSV_KINDS
 from albumrec_pipeline.demo import (
     DemoWorld,
     DemoWorldSpec,
@@ -89,6 +91,7 @@ def test_same_spec_gives_the_same_world(small_world: DemoWorld) -> None:
     assert again.lowlevel_documents == small_world.lowlevel_documents
     assert again.highlevel_documents == small_world.highlevel_documents
     assert again.releases == small_world.releases
+    assert again.resubmissions == small_world.resubmissions
 
 
 def test_another_seed_gives_another_world(small_world: DemoWorld) -> None:
@@ -107,22 +110,53 @@ def test_invalid_specs_are_refused() -> None:
 # --- layout and formats on disk ---
 
 
+def _members(path: Path) -> dict[str, bytes]:
+    return {member.name: member.read() for member in ArchiveStream(path)}
+
+
 def test_written_layout_and_formats(small_world: DemoWorld, tmp_path: Path) -> None:
     root = tmp_path / "demo"
     paths = write_demo_world(small_world, root)
     assert paths == demo_world_paths(root)
-    assert paths.acousticbrainz_root == root / "acousticbrainz"
-    assert paths.releases_path == root / "musicbrainz" / "release.jsonl"
+    assert paths.acousticbrainz_dumps == root / "acousticbrainz"
+    assert paths.release_archive == root / "musicbrainz" / "release.tar.xz"
     assert paths.liked_tracks_path == root / "liked_tracks.csv"
 
+    archives = sorted(path.name for path in paths.acousticbrainz_dumps.iterdir())
+    parts = small_world.spec.archives_per_kind
+    assert archives == sorted(
+        [f"acousticbrainz-{kind}-json-demo-{n}.tar.zst" for kind in ("lowlevel", "highlevel") for n in range(parts)]
+        + [f"acousticbrainz-lowlevel-features-demo-{csv}.tar.zst" for csv in ("lowlevel", "rhythm", "tonal")]
+    )
     for kind, documents in (("lowlevel", small_world.lowlevel_documents), ("highlevel", small_world.highlevel_documents)):
-        files = sorted((paths.acousticbrainz_root / kind).glob("*/*/*.json"))
-        assert len(files) == len(documents)
-        for mbid in list(documents)[:25]:
-            path = root / "acousticbrainz" / kind / mbid[0:2] / mbid[2] / f"{mbid}-0.json"
-            assert json.loads(path.read_text(encoding="utf-8")) == documents[mbid]
+        found: dict[tuple[str, int], dict] = {}
+        previous_last = ""
+        for n in range(parts):
+            members = _members(paths.acousticbrainz_dumps / f"acousticbrainz-{kind}-json-demo-{n}.tar.zst")
+            assert f"acousticbrainz-{kind}-json-demo/COPYING" in members
+            names = [name for name in members if name.endswith(".json")]
+            # Each archive holds a range of ids, in id order, a recording's submissions side by side.
+            assert names == sorted(names) and names[0] > previous_last
+            previous_last = names[-1]
+            for name in names:
+                mbid, offset = name.rsplit("/", 1)[1].removesuffix(".json").rsplit("-", 1)
+                assert name == f"acousticbrainz-{kind}-json-demo/{kind}/{mbid[0:2]}/{mbid[2]}/{mbid}-{offset}.json"
+                found[(mbid, int(offset))] = json.loads(members[name])
+        assert {mbid: doc for (mbid, offset), doc in found.items() if offset == 0} == documents
+        assert {mbid: doc for (mbid, offset), doc in found.items() if offset == 1} == small_world.resubmissions[kind]
 
-    lines = paths.releases_path.read_text(encoding="utf-8").splitlines()
+    for csv_kind, header in CSV_KINDS.items():
+        name = f"acousticbrainz-lowlevel-features-demo-{csv_kind}"
+        members = _members(paths.acousticbrainz_dumps / f"{name}.tar.zst")
+        text = members[f"acousticbrainz-lowlevel-features-demo/{name}.csv"].decode("utf-8")
+        lines = text.split("\r\n")
+        assert lines[0] == ",".join(header) and lines[-1] == ""
+        rows = len(small_world.lowlevel_documents) + len(small_world.resubmissions["lowlevel"])
+        assert len(lines) - 2 == rows
+
+    members = _members(paths.release_archive)
+    assert set(members) == {"TIMESTAMP", "COPYING", "mbdump/release"}
+    lines = members["mbdump/release"].decode("utf-8").splitlines()
     assert len(lines) == len(small_world.releases)
     for line in lines:
         release = json.loads(line)
@@ -131,7 +165,6 @@ def test_written_layout_and_formats(small_world: DemoWorld, tmp_path: Path) -> N
             assert medium["track-count"] == len(medium["tracks"]) > 0
             for track in medium["tracks"]:
                 assert isinstance(track["recording"]["id"], str)
-                assert track["recording"]["first-release-date"] == release["date"]
 
     with open(paths.liked_tracks_path, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
@@ -145,6 +178,24 @@ def test_written_layout_and_formats(small_world: DemoWorld, tmp_path: Path) -> N
     assert top_level == {"acousticbrainz", "musicbrainz", "liked_tracks.csv", "demo_world.json"}
     assert "true_like_probability" not in paths.marker_path.read_text(encoding="utf-8")
     assert not list(root.rglob("*.tmp"))
+
+
+def test_resubmissions_and_reissues(small_world: DemoWorld) -> None:
+    again = small_world.resubmissions["lowlevel"]
+    assert 0 < len(again) < 0.1 * len(small_world.lowlevel_documents)
+    for mbid, document in again.items():
+        first = small_world.lowlevel_documents[mbid]["rhythm"]["bpm"]
+        assert document["rhythm"]["bpm"] in (pytest.approx(2 * first), pytest.approx(first / 2))
+    groups: dict[str, list[dict]] = {}
+    for release in small_world.releases:
+        groups.setdefault(release["release-group"]["id"], []).append(release)
+    reissued = [releases for releases in groups.values() if len(releases) > 1]
+    assert reissued
+    for releases in reissued:
+        original, reissue = sorted(releases, key=lambda release: release["date"])
+        recordings = [[t["recording"]["id"] for m in r["media"] for t in m["tracks"]] for r in (original, reissue)]
+        assert recordings[0] == recordings[1] and original["id"] != reissue["id"]
+        assert original["id"] in small_world.candidate_release_ids
 
 
 # --- same keys as the real documents ---
@@ -368,13 +419,10 @@ def test_half_written_world_is_rewritten(tmp_path: Path, capsys: pytest.CaptureF
     demo_main(["--root", str(root), "--small"])
     paths = demo_world_paths(root)
     complete = set(_snapshot(root))
-    # Interrupted before the marker: some documents missing, a stray one from another world.
+    # Interrupted before the marker: an archive missing, a stray one from another world.
     paths.marker_path.unlink()
-    removed = next(iter((paths.acousticbrainz_root / "highlevel").glob("*/*/*.json")))
-    removed.unlink()
-    stray = paths.acousticbrainz_root / "lowlevel" / "ff" / "f" / "ffffffff-0000-4000-8000-000000000000-0.json"
-    stray.parent.mkdir(parents=True, exist_ok=True)
-    stray.write_text("{}", encoding="utf-8")
+    next(paths.acousticbrainz_dumps.glob("acousticbrainz-highlevel-json-*.tar.zst")).unlink()
+    (paths.acousticbrainz_dumps / "acousticbrainz-lowlevel-json-other-9.tar.zst").write_bytes(b"")
     assert not is_complete_demo_world(root, DemoWorldSpec.small())
     capsys.readouterr()
 
@@ -388,5 +436,11 @@ def test_half_written_world_is_rewritten(tmp_path: Path, capsys: pytest.CaptureF
     assert is_complete_demo_world(root, DemoWorldSpec.small(seed=7))
     assert not is_complete_demo_world(root, DemoWorldSpec.small())
     # ... and nothing of the old world is left behind.
-    written = {path.name.removesuffix("-0.json") for path in (paths.acousticbrainz_root / "lowlevel").glob("*/*/*.json")}
+    written = set()
+    for archive in paths.acousticbrainz_dumps.glob("acousticbrainz-lowlevel-json-*.tar.zst"):
+        written |= {
+            member.name.rsplit("/", 1)[1].removesuffix("-0.json")
+            for member in ArchiveStream(archive)
+            if member.name.endswith("-0.json")
+        }
     assert written == set(build_demo_world(DemoWorldSpec.small(seed=7)).lowlevel_documents)

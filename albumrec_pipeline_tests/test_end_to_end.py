@@ -1,15 +1,16 @@
-"""The whole asset graph on a small demo world, judged against the world's hidden taste."""
+"""The whole asset graph on a small demo world, judged against the world's hidden taste.
+
+The world is written as dump archives; every archive is ingested as its own partition run,
+then `recommend_albums` materializes the rest, as `albumrec materialize` does.
+"""
 
 import dagster as dg
 import numpy as np
-import pandas as pd
 import pytest
 
 from albumrec_pipeline.core.feature_columns import RAW_TRACK_COLUMNS, encoded_feature_columns
-from albumrec_pipeline.definitions import defs
 from albumrec_pipeline.demo.world import DemoWorldSpec, build_demo_world, write_demo_world
-from albumrec_pipeline.resources.feature_sources import AcousticBrainzDumpSource, MusicBrainzReleaseDump
-from albumrec_pipeline.storage.parquet_io_manager import ParquetWarehouse
+from albumrec_pipeline_tests.pipeline_runs import definitions_for, ingest_every_partition, warehouse_tables
 
 
 @pytest.fixture(scope="module")
@@ -18,28 +19,27 @@ def materialized(tmp_path_factory):
     world = build_demo_world(DemoWorldSpec.small())
     paths = write_demo_world(world, root)
     warehouse = tmp_path_factory.mktemp("warehouse")
-    assets = list(defs.assets)
-    result = dg.materialize(
-        assets,
-        resources={
-            "io_manager": ParquetWarehouse(base_path=str(warehouse)),
-            "track_features": AcousticBrainzDumpSource(root=str(paths.acousticbrainz_root)),
-            "release_catalog": MusicBrainzReleaseDump(releases_path=str(paths.releases_path)),
-        },
-        run_config=dg.RunConfig(
-            {
-                "liked_tracks": {"config": {"csv_path": str(paths.liked_tracks_path)}},
-                "preference_model": {"config": {"epochs": 300, "evaluate_every": 5}},
-            }
-        ),
+    defs = definitions_for(paths, warehouse, tmp_path_factory.mktemp("scratch"))
+    instance = dg.DagsterInstance.ephemeral()
+    ingested = ingest_every_partition(defs, instance)
+    assert ingested and all(run.success for run in ingested)
+    ops = {
+        "liked_tracks": {"config": {"csv_path": str(paths.liked_tracks_path)}},
+        "preference_model": {"config": {"epochs": 300, "evaluate_every": 5}},
+    }
+    # Cross-validation is judged by its own tests; here it only has to run, so keep it light.
+    ops["model_evaluation"] = {
+        "config": {"folds": 2, "include_recording_grouped": False, "include_original_network": False}
+    }
+    result = defs.resolve_job_def("recommend_albums").execute_in_process(
+        run_config=dg.RunConfig(ops), instance=instance
     )
     assert result.success
-    tables = {path.stem: pd.read_parquet(path) for path in warehouse.glob("*.parquet")}
-    return world, warehouse, tables, result
+    return world, warehouse, warehouse_tables(warehouse), result, defs
 
 
 def test_every_asset_is_written(materialized):
-    _, warehouse, tables, _ = materialized
+    _, warehouse, tables, _, defs = materialized
     assert set(tables) == {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert (warehouse / "feature_scaler" / "scaler.joblib").is_file()
     assert (warehouse / "preference_model" / "song_pref_model_weights.pth").is_file()
@@ -47,7 +47,7 @@ def test_every_asset_is_written(materialized):
 
 
 def test_schemas(materialized):
-    world, _, tables, _ = materialized
+    world, _, tables, _, _ = materialized
     assert list(tables["liked_tracks"].columns) == ["mbid", "liked"]
     assert list(tables["raw_track_features"].columns) == RAW_TRACK_COLUMNS + ["liked"]
     cleaned = tables["cleaned_dataset"]
@@ -62,7 +62,7 @@ def test_schemas(materialized):
 
 
 def test_no_artist_is_in_two_splits(materialized):
-    _, _, tables, _ = materialized
+    _, _, tables, _, _ = materialized
     cleaned = tables["cleaned_dataset"]
     by_split = {name: set(part["artist"]) for name, part in cleaned.groupby("split")}
     assert not by_split["train"] & by_split["test"]
@@ -71,7 +71,7 @@ def test_no_artist_is_in_two_splits(materialized):
 
 
 def test_scaler_was_fitted_on_training_rows_only(materialized):
-    _, _, tables, _ = materialized
+    _, _, tables, _, _ = materialized
     cleaned, scaler = tables["cleaned_dataset"], tables["feature_scaler"].set_index("feature")
     train = cleaned[cleaned["split"] == "train"]
     assert np.isclose(scaler.loc["bpm", "data_max"], train["bpm"].max())
@@ -79,14 +79,14 @@ def test_scaler_was_fitted_on_training_rows_only(materialized):
 
 
 def test_model_beats_chance_on_held_out_artists(materialized):
-    _, _, _, result = materialized
+    _, _, _, result, _ = materialized
     metadata = result.asset_materializations_for_node("preference_model")[0].metadata
     assert metadata["test_roc_auc"].value > 0.65
     assert metadata["test_accuracy"].value > 0.6
 
 
 def test_recommended_albums_are_liked_more_than_random_albums(materialized):
-    world, _, tables, _ = materialized
+    world, _, tables, _, _ = materialized
     albums = tables["album_recommendations"]
     truth = world.truth.set_index("recording_id")["true_like_probability"]
     tracks = tables["candidate_albums"].assign(truth=lambda t: t["recording_id"].map(truth))
@@ -100,9 +100,71 @@ def test_recommended_albums_are_liked_more_than_random_albums(materialized):
 
 
 def test_recommendations_respect_the_thresholds(materialized):
-    _, _, tables, _ = materialized
+    _, _, tables, _, _ = materialized
     albums = tables["album_recommendations"]
     recommended = albums[albums["recommended"]]
     assert (recommended["liked_share"] >= 0.6).all()
     assert (recommended["tracks"] >= 5).all()
     assert (albums["tracks_with_features"] <= albums["tracks"]).all()
+
+
+def test_every_archive_is_a_partition(materialized):
+    world, warehouse, tables, _, defs = materialized
+    partitions = defs.resolve_job_def("ingest_acousticbrainz").partitions_def.get_partition_keys()
+    assert len(partitions) == 2 * world.spec.archives_per_kind + 3  # JSON dumps of both kinds, three CSV dumps
+    for table in ("acousticbrainz_lowlevel", "acousticbrainz_highlevel"):
+        assert sorted(path.stem for path in (warehouse / table).glob("*.parquet")) == sorted(partitions)
+    assert [path.name for path in (warehouse / "musicbrainz_tracks").glob("*.parquet")] == ["release.parquet"]
+    highlevel = tables["acousticbrainz_highlevel"]
+    assert set(highlevel["mbid"]) == set(world.highlevel_documents)
+
+
+def test_the_first_submission_is_used(materialized):
+    world, _, tables, _, _ = materialized
+    resubmitted = set(world.resubmissions["lowlevel"])
+    assert resubmitted, "the demo world should hold second submissions"
+    rows = tables["raw_track_features"].set_index("mbid")
+    checked = 0
+    for mbid in resubmitted & set(rows.index):
+        assert rows.loc[mbid, "bpm"] == world.lowlevel_documents[mbid]["rhythm"]["bpm"]
+        assert rows.loc[mbid, "bpm"] != world.resubmissions["lowlevel"][mbid]["rhythm"]["bpm"]
+        checked += 1
+    candidates = tables["candidate_track_features"].set_index("mbid")
+    for mbid in resubmitted & set(candidates.index):
+        assert candidates.loc[mbid, "bpm"] == world.lowlevel_documents[mbid]["rhythm"]["bpm"]
+        checked += 1
+    assert checked > 0
+
+
+def test_one_entry_per_album_not_per_reissue(materialized):
+    world, _, tables, _, _ = materialized
+    albums = tables["album_recommendations"]
+    assert albums["release_group_id"].is_unique
+    groups = {}
+    for release in world.releases:
+        groups.setdefault(release["release-group"]["id"], []).append(release)
+    reissued = {group: releases for group, releases in groups.items() if len(releases) > 1}
+    assert reissued, "the demo world should hold reissues"
+    by_group = albums.set_index("release_group_id")
+    for group, releases in reissued.items():
+        if group in by_group.index:
+            original = min(releases, key=lambda release: release["date"])
+            assert by_group.loc[group, "release_id"] == original["id"]
+            assert by_group.loc[group, "releases_in_group"] == len(releases)
+
+
+def test_model_evaluation_compares_the_network_with_both_baselines(materialized):
+    _, _, tables, *_ = materialized
+    summary = tables["model_evaluation"]
+    assert {"network", "logistic_regression", "hist_gradient_boosting"} <= set(summary["model"])
+    artist = summary[summary["grouping"] == "artist"].set_index("model")
+    assert artist.loc["network", "roc_auc"] > 0.65
+
+
+def test_recommended_albums_are_explained(materialized):
+    _, _, tables, *_ = materialized
+    explanations, albums = tables["album_explanations"], tables["album_recommendations"]
+    assert len(explanations) > 0
+    assert set(explanations["release_id"]) <= set(albums.loc[albums["recommended"], "release_id"])
+    assert explanations["sounds_like"].str.contains(" - ").all()
+    assert (explanations["lifted_by"].str.len() > 0).mean() > 0.8

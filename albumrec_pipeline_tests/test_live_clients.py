@@ -29,11 +29,7 @@ from albumrec_pipeline.assets.ingest import liked_tracks, raw_track_features
 from albumrec_pipeline.core.documents import track_row_from_documents
 from albumrec_pipeline.core.releases import TRACK_COLUMNS, candidate_tracklists, recording_metadata, tracklist_table
 from albumrec_pipeline.resources.acousticbrainz_api import AcousticBrainzApiSource, lowest_offset_document
-from albumrec_pipeline.resources.feature_sources import (
-    AUDIO_COLUMNS,
-    AcousticBrainzDumpSource,
-    MusicBrainzReleaseDump,
-)
+from albumrec_pipeline.resources.feature_sources import AUDIO_COLUMNS, IngestedReleaseCatalog, IngestedTrackFeatures
 from albumrec_pipeline.resources.http_client import (
     CONTACT_ENV_VAR,
     MissingContactError,
@@ -472,18 +468,12 @@ def test_candidate_discovery_stops_at_max_albums(live: Live, world: FakeWorld):
 # --- selection by configuration and a Dagster run ---------------------------------------------
 
 
-def test_sources_are_selected_by_kind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    demo = source_resources("demo")
-    assert isinstance(demo["track_features"], AcousticBrainzDumpSource)
-    assert isinstance(demo["release_catalog"], MusicBrainzReleaseDump)
-
-    monkeypatch.delenv("ALBUMREC_ACOUSTICBRAINZ_DUMP", raising=False)
-    with pytest.raises(ValueError, match="ALBUMREC_ACOUSTICBRAINZ_DUMP"):
-        source_resources("dump")
-    monkeypatch.setenv("ALBUMREC_ACOUSTICBRAINZ_DUMP", str(tmp_path / "ab"))
-    monkeypatch.setenv("ALBUMREC_MUSICBRAINZ_RELEASES", str(tmp_path / "release.jsonl"))
-    dump = source_resources("dump")
-    assert isinstance(dump["track_features"], AcousticBrainzDumpSource)
+def test_sources_are_selected_by_kind(tmp_path: Path):
+    for kind in ("catalog", "demo", "dump"):
+        catalog = source_resources(kind, warehouse=str(tmp_path))
+        assert isinstance(catalog["track_features"], IngestedTrackFeatures)
+        assert isinstance(catalog["release_catalog"], IngestedReleaseCatalog)
+        assert catalog["track_features"].warehouse == str(tmp_path)
 
     live = source_resources("live")
     assert isinstance(live["track_features"], AcousticBrainzApiSource)

@@ -105,3 +105,18 @@ def test_album_decision_follows_the_thresholds_and_ranks_best_first():
     relaxed = summarize_albums(tracks, scores, AlbumThresholds(0.5, 0.6, 3, 0.3)).set_index("release_id")
     assert relaxed["recommended"].sum() == 3
     assert np.isclose(relaxed.loc["B", "mean_score"], np.mean([0.9, 0.8, 0.2, 0.1, 0.3, 0.2]))
+
+
+def test_an_ensemble_averages_its_members_and_round_trips(tmp_path):
+    members = [PreferenceNet(4, (3,)) for _ in range(3)]
+    model = TrainedPreferenceModel(members[0], list("abcd"), pd.DataFrame({"epoch": [1]}), more_networks=members[1:])
+    x = np.random.default_rng(2).uniform(size=(6, 4)).astype("float32")
+    expected = np.mean([member.like_probability(torch.as_tensor(x)).numpy() for member in members], axis=0)
+    assert np.allclose(model.like_probability(x), expected)
+    folder = UPath(tmp_path) / "preference_model"
+    model.save_native(folder)
+    loaded = TrainedPreferenceModel.load(model.summary_table(), folder)
+    assert len(loaded.networks) == 3 and np.allclose(loaded.like_probability(x), expected)
+    tables = weight_report_tables(model.networks, list("abcd"))
+    assert set(tables["layer_weights"]["member"]) == {0, 1, 2}
+    assert np.allclose(tables["layer_importance"].groupby("layer")["normalized_importance"].sum(), 1.0)

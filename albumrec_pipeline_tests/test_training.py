@@ -26,7 +26,7 @@ def test_train_step_lowers_the_loss_on_its_batch():
     x, y = separable(64, 0)
     network = PreferenceNet(8, (16,), dropout=0.0)
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-2)
-    loss_fn = nn.BCEWithLogitsLoss()
+    loss_fn = nn.BCEWithLogitsLoss(reduction="none")
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
     first = train_step(network, optimizer, loss_fn, xt, yt)
     for _ in range(50):

@@ -1,17 +1,21 @@
 """Group `model`: the training table, the scaler, the network and what it learned."""
 
 import math
+from dataclasses import replace
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
 from albumrec_pipeline.core.dataset import clean_dataset
+from albumrec_pipeline.core.evaluation import ORIGINAL_RECIPE, NetworkRecipe, cross_validate_table, evaluation_report
+from albumrec_pipeline.core.evaluation_report import EvaluationReport
 from albumrec_pipeline.core.feature_columns import LABEL_COLUMN, encoded_feature_columns
+from albumrec_pipeline.core.feature_sets import feature_set_columns
 from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel
-from albumrec_pipeline.core.plots import training_curves_figure
+from albumrec_pipeline.core.plots import calibration_figure, fold_loss_curves_figure, roc_figure, training_curves_figure
 from albumrec_pipeline.core.previews import figure_markdown, markdown_preview
-from albumrec_pipeline.core.training import TrainingSettings, classification_metrics, train_preference_network
+from albumrec_pipeline.core.training import TrainingSettings, classification_metrics, fit_preference_network
 from albumrec_pipeline.core.weight_reports import WeightReports, weight_report_tables
 
 GROUP = "model"
@@ -44,25 +48,52 @@ def cleaned_dataset(
     return table
 
 
-@dg.asset(group_name=GROUP, kinds={"scikit-learn", "parquet"}, code_version="1")
-def feature_scaler(context: dg.AssetExecutionContext, cleaned_dataset: pd.DataFrame) -> FittedScaler:
-    """MinMaxScaler fitted on the training split only (`scaler.joblib`); its parameters as the table."""
+class FeatureScalerConfig(dg.Config):
+    method: str = Field(
+        default="piecewise:4",
+        description="Input scaling: minmax (the original), standard, quantile, or piecewise[:bins] "
+        "(piecewise-linear encoding over training-quantile bins, albumrec's default).",
+    )
+    feature_set: str = Field(
+        default="audio",
+        description="Model inputs: audio (numeric audio features + release year), all (+ one-hot keys, "
+        "the original's), or compact (what the AcousticBrainz CSV dumps hold).",
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"scikit-learn", "parquet"}, code_version="2")
+def feature_scaler(
+    context: dg.AssetExecutionContext, config: FeatureScalerConfig, cleaned_dataset: pd.DataFrame
+) -> FittedScaler:
+    """The input scaling, fitted on the training split only (`scaler.joblib`); the table lists each
+    feature with its training minimum, maximum and mean and the scaling method."""
     train = cleaned_dataset[cleaned_dataset["split"] == "train"]
-    context.add_output_metadata({"fitted_on_rows": len(train)})
-    return FittedScaler.fit(train[encoded_feature_columns()])
+    scaler = FittedScaler.fit(train[feature_set_columns(config.feature_set)], config.method)
+    context.add_output_metadata(
+        {"fitted_on_rows": len(train), "method": config.method, "feature_set": config.feature_set, "network_inputs": len(scaler.input_names)}
+    )
+    return scaler
 
 
 class TrainingConfig(dg.Config):
     epochs: int = Field(default=1000, description="Maximum passes over the training rows.")
     batch_size: int = Field(default=32, description="Rows per optimiser step.")
     learning_rate: float = Field(default=1e-3, description="Adam step size.")
-    weight_decay: float = Field(default=1e-4, description="Adam weight decay (L2 regularisation).")
-    evaluate_every: int = Field(default=10, description="Evaluate train and validation loss every N epochs.")
+    weight_decay: float = Field(default=1e-2, description="Adam weight decay (the original: 0.0001).")
+    evaluate_every: int = Field(default=2, description="Evaluate train and validation loss every N epochs.")
     early_stopping_patience: int = Field(
-        default=10, description="Stop after N evaluations without a better validation loss (0: never stop early)."
+        default=15, description="Stop after N evaluations without a better validation loss (0: never stop early)."
     )
     hidden_sizes: list[int] = Field(default=[64, 32, 16], description="Hidden layer widths (original: 64, 32, 16).")
-    dropout: float = Field(default=0.2, description="Dropout after each hidden layer.")
+    dropout: float = Field(default=0.5, description="Dropout after each hidden layer (the original: 0.2).")
+    input_dropout: float = Field(default=0.2, description="Dropout on the inputs (the original: none).")
+    artist_weighting: float = Field(
+        default=0.5, description="Weigh tracks by 1/(artist's track count)^x: 0 tracks equal, 1 artists equal."
+    )
+    refit_on_train_and_validation: bool = Field(
+        default=True, description="After early stopping, retrain on train + validation rows for the chosen epochs."
+    )
+    ensemble_size: int = Field(default=5, description="Networks trained with different seeds; predictions average them (the original: 1).")
     seed: int = Field(default=0, description="Seed for weight initialisation and batch order.")
 
     def settings(self) -> TrainingSettings:
@@ -75,11 +106,18 @@ class TrainingConfig(dg.Config):
             early_stopping_patience=self.early_stopping_patience,
             hidden_sizes=tuple(self.hidden_sizes),
             dropout=self.dropout,
+            input_dropout=self.input_dropout,
             seed=self.seed,
         )
 
+    def recipe(self, scaling: str) -> NetworkRecipe:
+        return NetworkRecipe(
+            self.settings(), scaling, self.ensemble_size, artist_weighting=self.artist_weighting,
+            refit_on_all_rows=self.refit_on_train_and_validation,
+        )
 
-@dg.asset(group_name=GROUP, kinds={"pytorch", "parquet"}, code_version="1")
+
+@dg.asset(group_name=GROUP, kinds={"pytorch", "parquet"}, code_version="2")
 def preference_model(
     context: dg.AssetExecutionContext,
     config: TrainingConfig,
@@ -91,26 +129,40 @@ def preference_model(
     Early stopping watches the validation artists; the test artists are scored once, after
     training, and that score is the one reported. The table is the loss/accuracy history.
     """
-    columns = feature_scaler.feature_columns
     parts = {name: cleaned_dataset[cleaned_dataset["split"] == name] for name in ("train", "validation", "test")}
     for name, part in parts.items():
         if part[LABEL_COLUMN].nunique() < 2:
             raise ValueError(f"the {name} split has {len(part)} rows and not both labels; add tracks or change the split")
-    outcome = train_preference_network(
-        feature_scaler.transform(parts["train"][columns]),
-        parts["train"][LABEL_COLUMN].to_numpy(),
-        feature_scaler.transform(parts["validation"][columns]),
-        parts["validation"][LABEL_COLUMN].to_numpy(),
-        config.settings(),
-        progress=context.log.info,
+    scaled = {name: feature_scaler.transform(part) for name, part in parts.items()}
+    outcomes = []
+    for member in range(config.ensemble_size):
+        context.log.info(f"training network {member + 1} of {config.ensemble_size}")
+        outcomes.append(
+            fit_preference_network(
+                scaled["train"],
+                parts["train"][LABEL_COLUMN].to_numpy(),
+                parts["train"]["artist"].to_numpy(),
+                scaled["validation"],
+                parts["validation"][LABEL_COLUMN].to_numpy(),
+                parts["validation"]["artist"].to_numpy(),
+                replace(config.settings(), seed=config.seed + 1000 * member),
+                artist_weighting=config.artist_weighting,
+                refit_on_all_rows=config.refit_on_train_and_validation,
+                progress=context.log.debug,
+            )
+        )
+        for note in outcomes[-1].notes:
+            context.log.info(note)
+    outcome = outcomes[0]
+    history = pd.concat([result.history.assign(member=member) for member, result in enumerate(outcomes)], ignore_index=True)
+    model = TrainedPreferenceModel(
+        outcome.network, feature_scaler.feature_columns, history, input_names=feature_scaler.input_names,
+        more_networks=[result.network for result in outcomes[1:]],
     )
-    for note in outcome.notes:
-        context.log.info(note)
-    model = TrainedPreferenceModel(outcome.network, columns, outcome.history)
-    test = classification_metrics(
-        parts["test"][LABEL_COLUMN].to_numpy(), model.like_probability(feature_scaler.transform(parts["test"][columns]))
-    )
+    test = classification_metrics(parts["test"][LABEL_COLUMN].to_numpy(), model.like_probability(scaled["test"]))
     model.metrics = {f"test_{name}": value for name, value in test.items()} | {"best_epoch": outcome.best_epoch}
+    early_history = outcome.history[outcome.history.get("phase", "early_stopping") == "early_stopping"]
+    epochs_chosen = [result.best_epoch for result in outcomes]
     context.add_output_metadata(
         {
             "test_accuracy": test["accuracy"],
@@ -118,20 +170,22 @@ def preference_model(
             "test_log_loss": test["log_loss"],
             "test_rows": test["rows"],
             "best_epoch": outcome.best_epoch,
-            "epochs_run": outcome.epochs_run,
-            "training_seconds": round(outcome.seconds, 2),
-            "architecture": " -> ".join(str(width) for width in [len(columns), *config.hidden_sizes, 1]),
-            "training_curves": figure_markdown(training_curves_figure(outcome.history, outcome.best_epoch)),
+            "best_epochs_per_member": ", ".join(map(str, epochs_chosen)),
+            "ensemble_size": len(outcomes),
+            "training_seconds": round(sum(result.seconds for result in outcomes), 2),
+            "architecture": " -> ".join(str(width) for width in [len(model.input_names), *config.hidden_sizes, 1]),
+            "training_curves": figure_markdown(training_curves_figure(early_history, outcome.best_epoch)),
         }
     )
     return model
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version="1")
+@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version="2")
 def weight_reports(context: dg.AssetExecutionContext, preference_model: TrainedPreferenceModel) -> WeightReports:
     """What the network learned: per-layer weights, biases and mean-|w| importance (normalised),
-    the first layer's importance grouped by feature family, and its top-10 features."""
-    reports = WeightReports(weight_report_tables(preference_model.network, preference_model.feature_columns))
+    the first layer's importance per feature and grouped by feature family, and its top-10 features."""
+    inputs = preference_model.input_names or preference_model.feature_columns
+    reports = WeightReports(weight_report_tables(preference_model.networks, inputs))
     context.add_output_metadata(
         {
             "grouped_importance": dg.MetadataValue.md(markdown_preview(reports.tables["grouped_importance"])),
@@ -139,3 +193,50 @@ def weight_reports(context: dg.AssetExecutionContext, preference_model: TrainedP
         }
     )
     return reports
+
+
+class ModelEvaluationConfig(dg.Config):
+    folds: int = Field(default=5, description="Cross-validation folds.")
+    seed: int = Field(default=0, description="Seed of the fold assignment.")
+    include_recording_grouped: bool = Field(
+        default=True, description="Also report folds grouped by recording only, as the original project measured."
+    )
+    include_original_network: bool = Field(default=True, description="Also evaluate the original network recipe.")
+    network: TrainingConfig = Field(
+        default_factory=TrainingConfig, description="The network recipe to evaluate (as preference_model's config)."
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"pytorch", "scikit-learn", "parquet"}, code_version="1")
+def model_evaluation(
+    context: dg.AssetExecutionContext,
+    config: ModelEvaluationConfig,
+    cleaned_dataset: pd.DataFrame,
+    feature_scaler: FittedScaler,
+) -> EvaluationReport:
+    """K-fold cross-validation grouped by artist (and by recording, for comparison): the network as
+    configured, the original recipe, logistic regression and HistGradientBoosting on identical folds.
+    Accuracy, ROC-AUC, log loss, precision, recall, confusion matrix and calibration, with plots."""
+    recipes = {"network": config.network.recipe(feature_scaler.method)}
+    if config.include_original_network:
+        recipes["original_network"] = ORIGINAL_RECIPE
+    groupings = ("artist", "recording") if config.include_recording_grouped else ("artist",)
+    columns = {"network": feature_scaler.feature_columns, "original_network": feature_set_columns("all")}
+    result = cross_validate_table(
+        cleaned_dataset, recipes, columns, baseline_columns=feature_scaler.feature_columns,
+        folds=config.folds, seed=config.seed, groupings=groupings, progress=context.log.info,
+    )
+    report = evaluation_report(result)
+    summary = report.tables["summary"]
+    context.add_output_metadata(
+        {
+            "summary": dg.MetadataValue.md(summary.to_markdown(index=False, floatfmt=".3f")),
+            "permutation_importance_top10": dg.MetadataValue.md(
+                markdown_preview(report.tables["permutation_importance"].head(10))
+            ),
+            "roc": figure_markdown(roc_figure(report.tables["roc"])),
+            "calibration": figure_markdown(calibration_figure(report.tables["calibration"])),
+            "validation_loss_curves": figure_markdown(fold_loss_curves_figure(report.tables["training_histories"])),
+        }
+    )
+    return report

@@ -1,76 +1,182 @@
-"""Group `recommend`: candidate albums, their tracks' features and scores, the ranked albums."""
+"""Group `recommend`: candidate albums from the catalog, their tracks' features and scores, the ranking.
+
+Every table here is as large as the catalog, so none is held in memory: DuckDB builds the
+candidates, their features and the ranking straight into Parquet, and the network scores the
+features batch by batch.
+"""
+
+import time
+import uuid
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 from pydantic import Field
 
-from albumrec_pipeline.core.albums import AlbumThresholds, score_tracks, summarize_albums
+from albumrec_pipeline.core.albums import (
+    SCORING_COLUMNS,
+    AlbumThresholds,
+    RankingOptions,
+    album_ranking_sql,
+    score_feature_batches,
+)
+from albumrec_pipeline.core.catalog import (
+    CandidateOptions,
+    candidate_features_sql,
+    candidate_tracklists_sql,
+    copy_to_parquet,
+    parquet_source,
+    register_ids,
+)
 from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel
 from albumrec_pipeline.core.previews import markdown_preview
-from albumrec_pipeline.resources.feature_sources import ReleaseCatalog, TrackFeatureSource
+from albumrec_pipeline.resources.dumps import CatalogEngine
+from albumrec_pipeline.storage.tables import StagedTable, TableFiles
 
 GROUP = "recommend"
+SCORE_SCHEMA = pa.schema([pa.field("recording_id", pa.string()), pa.field("like_probability", pa.float64())])
+
+
+def _scratch_file(engine: CatalogEngine) -> Path:
+    return Path(engine.scratch_dir) / f".staged-{uuid.uuid4().hex}.parquet"
 
 
 class CandidateAlbumsConfig(dg.Config):
     primary_types: list[str] = Field(
         default=["Album"], description="MusicBrainz release-group primary types to consider (Album, EP, Single, ...)."
     )
+    excluded_secondary_types: list[str] = Field(
+        default=["Compilation", "Live", "Remix", "DJ-mix"],
+        description="Leave out release groups with any of these secondary types ([] keeps them all).",
+    )
+    skip_labelled_artists: bool = Field(
+        default=False, description="Discovery: leave out albums by any artist on the labelled list."
+    )
+    min_year: int | None = Field(default=None, description="Earliest original release year of an album.")
+    max_year: int | None = Field(default=None, description="Latest original release year of an album.")
+
+    def options(self) -> CandidateOptions:
+        return CandidateOptions(
+            tuple(self.primary_types),
+            tuple(self.excluded_secondary_types),
+            self.skip_labelled_artists,
+            self.min_year,
+            self.max_year,
+        )
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version="1")
+@dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"}, code_version="2")
 def candidate_albums(
     context: dg.AssetExecutionContext,
     config: CandidateAlbumsConfig,
     liked_tracks: pd.DataFrame,
-    release_catalog: ReleaseCatalog,
-) -> pd.DataFrame:
-    """Tracklists (one row per track) of catalog releases holding none of the listener's labelled recordings."""
-    table = release_catalog.candidate_tracklists(liked_tracks["mbid"].tolist(), tuple(config.primary_types))
-    context.add_output_metadata({"albums": int(table["release_id"].nunique())})
-    return table
+    musicbrainz_releases: TableFiles,
+    musicbrainz_tracks: TableFiles,
+    catalog_engine: CatalogEngine,
+) -> StagedTable:
+    """Tracklists (one row per track) of the catalog's albums to judge: the wanted types and years,
+    in release groups holding none of the listener's labelled recordings (on any edition)."""
+    connection = catalog_engine.connect(musicbrainz_releases, musicbrainz_tracks)
+    try:
+        query = candidate_tracklists_sql(
+            parquet_source(musicbrainz_releases.locations()),
+            parquet_source(musicbrainz_tracks.locations()),
+            register_ids(connection, "labelled_recordings", liked_tracks["mbid"].tolist()),
+            config.options(),
+        )
+        destination = _scratch_file(catalog_engine)
+        copy_to_parquet(connection, query, destination)
+        releases, groups = connection.execute(
+            f"SELECT count(DISTINCT release_id), count(DISTINCT coalesce(release_group_id, release_id)) "
+            f"FROM {parquet_source([destination.as_posix()])}"
+        ).fetchone()
+    finally:
+        connection.close()
+    context.add_output_metadata({"albums": int(groups), "releases": int(releases)})
+    return StagedTable.from_path(destination)
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version="1")
-def candidate_track_features(
-    context: dg.AssetExecutionContext, candidate_albums: pd.DataFrame, track_features: TrackFeatureSource
-) -> pd.DataFrame:
-    """AcousticBrainz features of every candidate recording that has them, with its release year."""
-    recordings = candidate_albums.drop_duplicates("recording_id")
-    fetched = track_features.fetch_track_features(recordings["recording_id"].tolist(), log=context.log.info)
-    years = recordings[["recording_id", "recording_year", "album_title", "recording_title"]].rename(
-        columns={"recording_id": "mbid", "recording_year": "release_year", "album_title": "release_title"}
+class CandidateTrackFeaturesConfig(dg.Config):
+    require_highlevel: bool = Field(
+        default=False,
+        description=(
+            "Only recordings with both AcousticBrainz documents. By default recordings with the compact "
+            "(CSV dump) features only are kept too; a model trained on the full feature set skips them when scoring."
+        ),
     )
-    table = fetched.rows.merge(years, on="mbid", how="left")
-    table["release_year"] = table["release_year"].astype("Float64")
+
+
+@dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"}, code_version="2")
+def candidate_track_features(
+    context: dg.AssetExecutionContext,
+    config: CandidateTrackFeaturesConfig,
+    candidate_albums: TableFiles,
+    acousticbrainz_lowlevel: TableFiles,
+    acousticbrainz_highlevel: TableFiles,
+    catalog_engine: CatalogEngine,
+) -> StagedTable:
+    """AcousticBrainz features of every candidate recording that has them (chosen submission), with its year."""
+    connection = catalog_engine.connect(candidate_albums, acousticbrainz_lowlevel, acousticbrainz_highlevel)
+    try:
+        candidates = parquet_source(candidate_albums.locations())
+        query = candidate_features_sql(
+            candidates,
+            parquet_source(acousticbrainz_lowlevel.locations()),
+            parquet_source(acousticbrainz_highlevel.locations()),
+            config.require_highlevel,
+        )
+        destination = _scratch_file(catalog_engine)
+        rows = copy_to_parquet(connection, query, destination, compression="lz4")
+        recordings = connection.execute(f"SELECT count(DISTINCT recording_id) FROM {candidates}").fetchone()[0]
+        complete = connection.execute(
+            f"SELECT count(*) FROM {parquet_source([destination.as_posix()])} WHERE danceable IS NOT NULL"
+        ).fetchone()[0]
+    finally:
+        connection.close()
     context.add_output_metadata(
         {
-            "candidate_recordings": len(recordings),
-            "recordings_without_documents": len(fetched.without_documents),
-            "recordings_with_unusable_documents": len(fetched.unusable),
-            "feature_coverage": round(len(table) / max(len(recordings), 1), 4),
+            "candidate_recordings": int(recordings),
+            "recordings_with_features": rows,
+            "recordings_with_full_features": int(complete),
+            "feature_coverage": round(rows / max(int(recordings), 1), 4),
         }
     )
-    return table
+    return StagedTable.from_path(destination)
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch", "parquet"}, code_version="1")
+class TrackScoresConfig(dg.Config):
+    batch_rows: int = Field(default=100_000, description="Recordings scored per batch; memory holds about one batch.")
+
+
+@dg.asset(group_name=GROUP, kinds={"pytorch", "parquet"}, code_version="2")
 def track_scores(
-    candidate_track_features: pd.DataFrame, feature_scaler: FittedScaler, preference_model: TrainedPreferenceModel
-) -> pd.DataFrame:
-    """The network's like-probability for every candidate recording with features."""
-    features = candidate_track_features.copy()
-    # A recording with no known release year is scored as if from the middle of the training years.
-    data_min, data_max = (
-        feature_scaler.summary_table().set_index("feature").loc["release_year", ["data_min", "data_max"]]
+    context: dg.AssetExecutionContext,
+    config: TrackScoresConfig,
+    candidate_track_features: TableFiles,
+    feature_scaler: FittedScaler,
+    preference_model: TrainedPreferenceModel,
+    catalog_engine: CatalogEngine,
+) -> StagedTable:
+    """The network's like-probability for every candidate recording with the features it reads."""
+    staged = StagedTable(SCORE_SCHEMA, catalog_engine.scratch_dir)
+    total = candidate_track_features.row_count()
+    started, seen = time.perf_counter(), 0
+
+    def batches():
+        nonlocal seen
+        for batch in candidate_track_features.iter_batches(config.batch_rows, columns=SCORING_COLUMNS):
+            seen += batch.num_rows
+            yield batch.to_pandas()
+
+    for scores in score_feature_batches(batches(), feature_scaler, preference_model):
+        staged.write(scores)
+        elapsed = time.perf_counter() - started
+        context.log.info(f"scored {staged.rows:,} of {total:,} recordings ({seen / max(elapsed, 1e-9):,.0f}/s)")
+    context.add_output_metadata(
+        {"recordings_scored": staged.rows, "recordings_without_model_features": total - staged.rows}
     )
-    features["release_year"] = features["release_year"].fillna((data_min + data_max) / 2)
-    return pd.DataFrame(
-        {
-            "recording_id": features["mbid"],
-            "like_probability": score_tracks(features, feature_scaler, preference_model).astype("float64"),
-        }
-    )
+    return staged.close()
 
 
 class AlbumRecommendationConfig(dg.Config):
@@ -82,6 +188,9 @@ class AlbumRecommendationConfig(dg.Config):
     min_feature_coverage: float = Field(
         default=0.5, description="Fewest share of an album's tracks that must have features to qualify."
     )
+    max_albums_per_artist: int | None = Field(
+        default=None, description="At most this many albums per artist in the ranking (empty: no limit)."
+    )
 
     def thresholds(self) -> AlbumThresholds:
         return AlbumThresholds(
@@ -92,23 +201,40 @@ class AlbumRecommendationConfig(dg.Config):
         )
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version="1")
+@dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"}, code_version="2")
 def album_recommendations(
     context: dg.AssetExecutionContext,
     config: AlbumRecommendationConfig,
-    candidate_albums: pd.DataFrame,
-    track_scores: pd.DataFrame,
-) -> pd.DataFrame:
-    """Every candidate album with tracks, tracks with features, liked tracks, liked share, mean score
-    and the recommendation decision, ranked best first."""
-    albums = summarize_albums(candidate_albums, track_scores, config.thresholds())
-    recommended = albums[albums["recommended"]]
+    candidate_albums: TableFiles,
+    track_scores: TableFiles,
+    catalog_engine: CatalogEngine,
+) -> StagedTable:
+    """Every candidate album (one per release group) with tracks, tracks with features, liked tracks,
+    liked share, mean score and the recommendation decision, ranked best first."""
+    connection = catalog_engine.connect(candidate_albums, track_scores)
+    try:
+        query = album_ranking_sql(
+            parquet_source(candidate_albums.locations()),
+            parquet_source(track_scores.locations()),
+            config.thresholds(),
+            RankingOptions(config.max_albums_per_artist),
+        )
+        destination = _scratch_file(catalog_engine)
+        albums = copy_to_parquet(connection, query, destination)
+        top = connection.execute(
+            f"SELECT rank, album_title, album_artist, tracks, liked_share, mean_score "
+            f"FROM {parquet_source([destination.as_posix()])} WHERE recommended ORDER BY rank LIMIT 10"
+        ).df()
+        recommended = connection.execute(
+            f"SELECT count(*) FROM {parquet_source([destination.as_posix()])} WHERE recommended"
+        ).fetchone()[0]
+    finally:
+        connection.close()
     context.add_output_metadata(
         {
-            "albums_recommended": len(recommended),
-            "top_recommendations": dg.MetadataValue.md(
-                markdown_preview(recommended[["rank", "album_title", "album_artist", "tracks", "liked_share", "mean_score"]])
-            ),
+            "albums": albums,
+            "albums_recommended": int(recommended),
+            "top_recommendations": dg.MetadataValue.md(markdown_preview(top)),
         }
     )
-    return albums
+    return StagedTable.from_path(destination)

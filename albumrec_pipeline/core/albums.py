@@ -1,13 +1,26 @@
-"""Scoring candidate tracks and deciding which albums to recommend."""
+"""Scoring candidate tracks and deciding which albums to recommend.
+
+One entry per album, not per reissue: an album is a MusicBrainz release group, judged on one
+representative release of it (see `album_ranking_sql`). The ranking is one SQL query, run by
+DuckDB over DataFrames for small tables (`summarize_albums`) and over the catalog's Parquet
+files at full size, so both give the same answer.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pandas as pd
 
 from albumrec_pipeline.core.dataset import encode_features
+from albumrec_pipeline.core.feature_columns import (
+    CATEGORICAL_VOCABULARIES,
+    NUMERIC_AUDIO_COLUMNS,
+    RELEASE_YEAR_COLUMN,
+)
 from albumrec_pipeline.core.model_artifacts import FeatureSchemaError, FittedScaler, TrainedPreferenceModel
 
 ALBUM_COLUMNS: list[str] = [
@@ -24,6 +37,12 @@ ALBUM_COLUMNS: list[str] = [
     "liked_share",
     "mean_score",
     "recommended",
+    "releases_in_group",
+]
+# Tracklist columns the ranking reads; those a table lacks are taken as unknown.
+_RANKING_TRACK_COLUMNS = [
+    "release_id", "release_group_id", "album_title", "album_artist", "release_year", "release_date", "status",
+    "recording_id",
 ]
 
 
@@ -37,6 +56,13 @@ class AlbumThresholds:
     album_track_length_threshold: int = 5
     # ... and at least this share of its tracks could be scored at all.
     min_feature_coverage: float = 0.5
+
+
+@dataclass(frozen=True)
+class RankingOptions:
+    # At most this many albums per album artist in the ranking (None: no limit), so one
+    # prolific artist the listener would like does not fill the whole list.
+    max_albums_per_artist: int | None = None
 
 
 def score_tracks(
@@ -53,37 +79,149 @@ def score_tracks(
     return np.concatenate(scores) if scores else np.empty(0, dtype="float32")
 
 
-def summarize_albums(tracklists: pd.DataFrame, track_scores: pd.DataFrame, thresholds: AlbumThresholds) -> pd.DataFrame:
-    """One row per album: coverage, liked tracks, liked share, mean score, the decision; best first.
+def model_raw_columns(scaler: FittedScaler) -> list[str]:
+    """The raw feature columns the fitted model reads (the full set, or a subset such as the compact one)."""
+    wanted = set(scaler.feature_columns)
+    columns = [column for column in NUMERIC_AUDIO_COLUMNS if column in wanted]
+    columns += [
+        column
+        for column, vocabulary in CATEGORICAL_VOCABULARIES.items()
+        if any(f"{column}_{value}" in wanted for value in vocabulary)
+    ]
+    return columns
 
-    `liked_share` is over the tracks that have features, since an unscored track says nothing
-    about taste; `feature_coverage` says how much of the album that share stands on.
+
+def fill_missing_years(features: pd.DataFrame, scaler: FittedScaler, in_place: bool = False) -> pd.DataFrame:
+    """A recording with no known release year is scored as if from the middle of the training years."""
+    summary = scaler.summary_table().set_index("feature")
+    if RELEASE_YEAR_COLUMN not in summary.index:
+        return features
+    data_min, data_max = summary.loc[RELEASE_YEAR_COLUMN, ["data_min", "data_max"]]
+    features = features if in_place else features.copy()
+    features[RELEASE_YEAR_COLUMN] = features[RELEASE_YEAR_COLUMN].astype("float64").fillna((data_min + data_max) / 2)
+    return features
+
+
+# What scoring reads of a feature row: the model's inputs, never the tags and titles.
+SCORING_COLUMNS: list[str] = ["mbid", RELEASE_YEAR_COLUMN, *NUMERIC_AUDIO_COLUMNS, *CATEGORICAL_VOCABULARIES]
+
+
+def score_feature_batches(
+    batches: Iterable[pd.DataFrame], scaler: FittedScaler, model: TrainedPreferenceModel
+) -> Iterator[pd.DataFrame]:
+    """`recording_id`, `like_probability` for every row of each batch that has what the model reads.
+
+    Rows missing a column the model reads (a compact-only recording under a full model) are left
+    out: they count as tracks without features.
     """
-    scored = tracklists.merge(track_scores[["recording_id", "like_probability"]], on="recording_id", how="left")
-    scored["liked"] = scored["like_probability"] >= thresholds.liked_song_threshold
-    scored["has_features"] = scored["like_probability"].notna()
-    albums = scored.groupby("release_id", sort=False).agg(
-        release_group_id=("release_group_id", "first"),
-        album_title=("album_title", "first"),
-        album_artist=("album_artist", "first"),
-        release_year=("release_year", "first"),
-        tracks=("recording_id", "size"),
-        tracks_with_features=("has_features", "sum"),
-        liked_tracks=("liked", "sum"),
-        mean_score=("like_probability", "mean"),
-    )
-    albums = albums.reset_index()
-    albums["feature_coverage"] = albums["tracks_with_features"] / albums["tracks"]
-    albums["liked_share"] = (albums["liked_tracks"] / albums["tracks_with_features"].replace(0, np.nan)).fillna(0.0)
-    albums["recommended"] = (
-        (albums["liked_share"] >= thresholds.album_recommendation_threshold)
-        & (albums["tracks"] >= thresholds.album_track_length_threshold)
-        & (albums["feature_coverage"] >= thresholds.min_feature_coverage)
-    )
-    albums = albums.sort_values(
-        ["recommended", "liked_share", "mean_score", "tracks", "release_id"],
-        ascending=[False, False, False, False, True],
-        na_position="last",
-    )
-    albums["rank"] = np.arange(1, len(albums) + 1)
-    return albums[ALBUM_COLUMNS].reset_index(drop=True)
+    needed = [column for column in model_raw_columns(scaler) if column != RELEASE_YEAR_COLUMN]
+    for batch in batches:
+        usable = batch.dropna(subset=needed)
+        if usable.empty:
+            continue
+        # dropna made a new frame already; filling it in place saves a copy of the batch.
+        scores = score_tracks(fill_missing_years(usable, scaler, in_place=True), scaler, model, batch_size=len(usable))
+        yield pd.DataFrame({"recording_id": usable["mbid"].to_numpy(), "like_probability": scores.astype("float64")})
+
+
+def album_ranking_sql(tracks: str, scores: str, thresholds: AlbumThresholds, options: RankingOptions) -> str:
+    """Every album (release group) on the tracklists with its scores, the decision and its rank.
+
+    `tracks`: table expression with tracklist rows; `scores`: one with `recording_id`,
+    `like_probability`. Per release: tracks, tracks with a score, liked tracks, mean score.
+    Per release group, the representative release is the official one with the most scored
+    tracks, then the earliest, then the lowest id; the album's year is the group's earliest.
+    `liked_share` is over the scored tracks, since an unscored track says nothing about taste;
+    `feature_coverage` says how much of the album that share stands on.
+    """
+    liked = float(thresholds.liked_song_threshold)
+    cap = options.max_albums_per_artist
+    capped = f"WHERE artist_rank <= {int(cap)}" if cap is not None else ""
+    order = "recommended DESC, liked_share DESC, mean_score DESC NULLS LAST, tracks DESC, release_id"
+    return f"""
+        WITH per_release AS (
+            SELECT t.release_id,
+                   any_value(t.release_group_id) AS release_group_id,
+                   any_value(t.album_title) AS album_title,
+                   any_value(t.album_artist) AS album_artist,
+                   min(t.release_year) AS release_year,
+                   min(t.release_date) AS release_date,
+                   any_value(t.status) AS status,
+                   count(*) AS tracks,
+                   count(s.like_probability) AS tracks_with_features,
+                   count(*) FILTER (WHERE s.like_probability >= {liked!r}) AS liked_tracks,
+                   avg(s.like_probability) AS mean_score
+            FROM {tracks} AS t
+            LEFT JOIN (
+                SELECT recording_id, any_value(like_probability) AS like_probability FROM {scores} GROUP BY recording_id
+            ) AS s ON s.recording_id = t.recording_id
+            GROUP BY t.release_id
+        ),
+        albums AS (
+            SELECT *,
+                   count(*) OVER album AS releases_in_group,
+                   min(release_year) OVER album AS group_year
+            FROM per_release
+            WINDOW album AS (PARTITION BY coalesce(release_group_id, release_id))
+            QUALIFY row_number() OVER (
+                PARTITION BY coalesce(release_group_id, release_id)
+                ORDER BY (status = 'Official') DESC NULLS LAST, tracks_with_features DESC, release_date NULLS LAST,
+                         release_id
+            ) = 1
+        ),
+        decided AS (
+            SELECT *,
+                   tracks_with_features / tracks AS feature_coverage,
+                   coalesce(liked_tracks / nullif(tracks_with_features, 0), 0.0) AS liked_share
+            FROM albums
+        ),
+        judged AS (
+            SELECT *,
+                   (liked_share >= {float(thresholds.album_recommendation_threshold)!r}
+                    AND tracks >= {int(thresholds.album_track_length_threshold)}
+                    AND feature_coverage >= {float(thresholds.min_feature_coverage)!r}) AS recommended
+            FROM decided
+        ),
+        per_artist AS (
+            SELECT *, row_number() OVER (PARTITION BY album_artist ORDER BY {order}) AS artist_rank
+            FROM judged
+        )
+        SELECT row_number() OVER (ORDER BY {order}) AS rank,
+               release_id, release_group_id, album_title, album_artist,
+               CAST(group_year AS BIGINT) AS release_year,
+               CAST(tracks AS BIGINT) AS tracks,
+               CAST(tracks_with_features AS BIGINT) AS tracks_with_features,
+               CAST(feature_coverage AS DOUBLE) AS feature_coverage,
+               CAST(liked_tracks AS BIGINT) AS liked_tracks,
+               CAST(liked_share AS DOUBLE) AS liked_share,
+               CAST(mean_score AS DOUBLE) AS mean_score,
+               recommended,
+               CAST(releases_in_group AS BIGINT) AS releases_in_group
+        FROM per_artist {capped}
+        ORDER BY rank
+    """
+
+
+def summarize_albums(
+    tracklists: pd.DataFrame,
+    track_scores: pd.DataFrame,
+    thresholds: AlbumThresholds,
+    options: RankingOptions = RankingOptions(),
+) -> pd.DataFrame:
+    """One row per album (`ALBUM_COLUMNS`), best first, from in-memory tracklists and scores."""
+    tracks = tracklists.copy()
+    for column in _RANKING_TRACK_COLUMNS:
+        if column not in tracks:
+            tracks[column] = None
+    tracks = tracks[_RANKING_TRACK_COLUMNS].astype({"release_year": "Int64"})
+    for column in ("release_date", "status", "release_group_id", "album_title", "album_artist"):
+        tracks[column] = tracks[column].astype("object")
+    connection = duckdb.connect(":memory:")
+    try:
+        connection.register("tracklists", tracks)
+        connection.register("track_scores", track_scores[["recording_id", "like_probability"]])
+        albums = connection.execute(album_ranking_sql("tracklists", "track_scores", thresholds, options)).df()
+    finally:
+        connection.close()
+    albums["release_year"] = albums["release_year"].astype("Int64")
+    return albums[ALBUM_COLUMNS]

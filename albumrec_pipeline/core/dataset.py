@@ -41,10 +41,16 @@ def assemble_raw_track_features(
 def one_hot_tonal(frame: pd.DataFrame) -> pd.DataFrame:
     """One column per key and scale over fixed vocabularies, so every table encodes alike."""
     encoded = {}
+    rows = np.arange(len(frame))
     for column, vocabulary in CATEGORICAL_VOCABULARIES.items():
-        values = frame[column].to_numpy()
-        for value in vocabulary:
-            encoded[f"{column}_{value}"] = (values == value).astype("float64")
+        # Category codes (-1 outside the vocabulary) cost one hash per row rather than one string
+        # comparison per row and value, which matters when scoring millions of recordings.
+        codes = pd.Categorical(frame[column], categories=vocabulary).codes
+        known = codes >= 0
+        one_hot = np.zeros((len(frame), len(vocabulary)))
+        one_hot[rows[known], codes[known]] = 1.0
+        for index, value in enumerate(vocabulary):
+            encoded[f"{column}_{value}"] = one_hot[:, index]
     return pd.DataFrame(encoded, index=frame.index)
 
 
@@ -56,6 +62,31 @@ def encode_features(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _artist_order(artist: str, salt: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{salt}\x00{artist}".encode()).digest()[:8], "big")
+
+
+def raw_columns_for(encoded_columns: list[str]) -> list[str]:
+    """The raw (enriched-CSV) columns needed to build these encoded columns."""
+    numeric = [column for column in encoded_columns if column in NUMERIC_AUDIO_COLUMNS + [RELEASE_YEAR_COLUMN]]
+    categorical = [
+        column
+        for column, vocabulary in CATEGORICAL_VOCABULARIES.items()
+        if any(f"{column}_{value}" in encoded_columns for value in vocabulary)
+    ]
+    return numeric + categorical
+
+
+def encode_columns(frame: pd.DataFrame, encoded_columns: list[str]) -> pd.DataFrame:
+    """Just the requested encoded columns, from raw rows that need only the matching raw columns."""
+    encoded = {}
+    for column in encoded_columns:
+        if column in frame.columns and column not in CATEGORICAL_VOCABULARIES:
+            encoded[column] = frame[column].astype("float64").to_numpy()
+            continue
+        source, _, value = column.rpartition("_")
+        if source not in CATEGORICAL_VOCABULARIES or value not in CATEGORICAL_VOCABULARIES[source]:
+            raise KeyError(column)
+        encoded[column] = (frame[source].to_numpy() == value).astype("float64")
+    return pd.DataFrame(encoded, index=frame.index)
 
 
 def artist_split(

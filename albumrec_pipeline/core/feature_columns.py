@@ -96,6 +96,12 @@ RAW_TRACK_COLUMNS: list[str] = (
 
 LABEL_COLUMN = "liked"
 
+# The compact feature set: the model inputs that the AcousticBrainz CSV feature dumps hold
+# (lowlevel, rhythm and tonal CSVs), for a model trained where only those dumps are at hand.
+COMPACT_NUMERIC_COLUMNS: list[str] = ["bpm", "average_loudness", "dynamic_complexity", "mfcc_1"]
+COMPACT_CATEGORICAL_COLUMNS: list[str] = ["key_key", "key_scale"]
+COMPACT_LOWLEVEL_COLUMNS: list[str] = COMPACT_CATEGORICAL_COLUMNS + COMPACT_NUMERIC_COLUMNS
+
 
 def encoded_feature_columns() -> list[str]:
     """Model inputs after encoding: numeric audio features, release year, one-hot tonal keys."""
@@ -103,6 +109,14 @@ def encoded_feature_columns() -> list[str]:
         f"{column}_{value}" for column, vocabulary in CATEGORICAL_VOCABULARIES.items() for value in vocabulary
     ]
     return NUMERIC_AUDIO_COLUMNS + [RELEASE_YEAR_COLUMN] + one_hot
+
+
+def compact_encoded_feature_columns() -> list[str]:
+    """Model inputs of the compact feature set, a subset of `encoded_feature_columns()` in its order."""
+    compact = set(COMPACT_NUMERIC_COLUMNS) | {RELEASE_YEAR_COLUMN} | {
+        f"{column}_{value}" for column in COMPACT_CATEGORICAL_COLUMNS for value in CATEGORICAL_VOCABULARIES[column]
+    }
+    return [column for column in encoded_feature_columns() if column in compact]
 
 
 # Feature groups for the grouped-importance report: what the classifiers say about

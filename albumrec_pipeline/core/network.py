@@ -13,9 +13,16 @@ ORIGINAL_HIDDEN_SIZES: tuple[int, ...] = (64, 32, 16)
 
 
 class PreferenceNet(nn.Module):
-    def __init__(self, input_size: int, hidden_sizes: Sequence[int] = ORIGINAL_HIDDEN_SIZES, dropout: float = 0.2):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes: Sequence[int] = ORIGINAL_HIDDEN_SIZES,
+        dropout: float = 0.2,
+        input_dropout: float = 0.0,
+    ):
         super().__init__()
-        layers: list[nn.Module] = []
+        # Dropping whole input features makes the network spread its trust over many of them.
+        layers: list[nn.Module] = [nn.Dropout(input_dropout)] if input_dropout else []
         width = input_size
         for hidden in hidden_sizes:
             layers += [nn.Linear(width, hidden), nn.LeakyReLU(), nn.Dropout(dropout)]
@@ -25,6 +32,7 @@ class PreferenceNet(nn.Module):
         self.input_size = input_size
         self.hidden_sizes = tuple(hidden_sizes)
         self.dropout = dropout
+        self.input_dropout = input_dropout
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Logits of "liked"; apply a sigmoid for probabilities."""

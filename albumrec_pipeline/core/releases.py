@@ -3,15 +3,24 @@
 A release document is what WS/2 returns for `release/<id>?inc=recordings+artist-credits+
 release-groups` and what each line of the MusicBrainz JSON dump's `mbdump/release` holds:
 `media[].tracks[].recording`, `artist-credit`, `release-group`, `date`.
+
+The dump is read into two tables: `releases` (one row per release: ids, title, credit, date,
+status, types) and `tracks` (one row per track: release, position, recording). A tracklist row
+(`TRACK_COLUMNS`) is the two joined, which is what the live catalog produces directly.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pandas as pd
+import pyarrow as pa
+
+from albumrec_pipeline.core.archives import ArchiveMember, DumpFormatError
 
 TRACK_COLUMNS: list[str] = [
     "release_id",
@@ -29,6 +38,42 @@ TRACK_COLUMNS: list[str] = [
     "recording_artist",
     "recording_year",
 ]
+
+# The dump's two tables. Artist ids are the credited artists' MBIDs joined by ";".
+RELEASE_COLUMNS: list[str] = [
+    "release_id",
+    "release_group_id",
+    "album_title",
+    "album_artist",
+    "album_artist_ids",
+    "release_date",
+    "release_year",
+    "release_group_year",
+    "status",
+    "primary_type",
+    "secondary_types",
+]
+CATALOG_TRACK_COLUMNS: list[str] = [
+    "release_id",
+    "medium_position",
+    "track_position",
+    "recording_id",
+    "recording_title",
+    "recording_artist",
+    "recording_artist_ids",
+    "recording_year",
+]
+_INTEGER_COLUMNS = {"release_year", "release_group_year", "recording_year", "medium_position", "track_position"}
+
+
+def _arrow_schema(columns: list[str]) -> pa.Schema:
+    return pa.schema([pa.field(column, pa.int32() if column in _INTEGER_COLUMNS else pa.string()) for column in columns])
+
+
+RELEASE_SCHEMA = _arrow_schema(RELEASE_COLUMNS)
+CATALOG_TRACK_SCHEMA = _arrow_schema(CATALOG_TRACK_COLUMNS)
+# Where the release documents sit in the MusicBrainz JSON dump's `release.tar.xz`.
+RELEASE_DUMP_MEMBER = "mbdump/release"
 
 _YEAR = re.compile(r"^(\d{4})")
 
@@ -60,16 +105,57 @@ def credited_name(artist_credit: Any) -> str | None:
     return "".join(parts).strip() or None
 
 
-def release_track_rows(release: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per track of a release, in medium and track order."""
+def credited_artist_ids(artist_credit: Any) -> str | None:
+    """The MBIDs of the credited artists, joined by ";" in credit order; None when there are none."""
+    if not isinstance(artist_credit, list):
+        return None
+    ids = [
+        credit["artist"]["id"]
+        for credit in artist_credit
+        if isinstance(credit, Mapping) and isinstance(credit.get("artist"), Mapping)
+        and isinstance(credit["artist"].get("id"), str)
+    ]
+    return ";".join(ids) or None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def release_record(release: Mapping[str, Any]) -> dict[str, Any]:
+    """The `releases` row of a release document."""
     release_id = release.get("id")
+    if not isinstance(release_id, str):
+        raise ReleaseDocumentError(f"release document without an 'id': {str(release)[:80]}")
+    group = release.get("release-group") if isinstance(release.get("release-group"), Mapping) else {}
+    secondary = group.get("secondary-types")
+    release_date = _text(release.get("date"))
+    group_year = year_of(group.get("first-release-date"))
+    return {
+        "release_id": release_id,
+        "release_group_id": _text(group.get("id")),
+        "album_title": _text(release.get("title")),
+        "album_artist": credited_name(release.get("artist-credit")) or credited_name(group.get("artist-credit")),
+        "album_artist_ids": credited_artist_ids(release.get("artist-credit"))
+        or credited_artist_ids(group.get("artist-credit")),
+        "release_date": release_date,
+        "release_year": year_of(release_date) or group_year,
+        "release_group_year": group_year,
+        "status": _text(release.get("status")),
+        "primary_type": _text(group.get("primary-type")),
+        "secondary_types": ";".join(t for t in secondary if isinstance(t, str)) or None
+        if isinstance(secondary, list)
+        else None,
+    }
+
+
+def release_tracks(release: Mapping[str, Any], record: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The `tracks` rows of a release document, in medium and track order."""
+    record = record or release_record(release)
+    release_id = record["release_id"]
     media = release.get("media")
-    if not isinstance(release_id, str) or not isinstance(media, list):
-        raise ReleaseDocumentError(f"release {release_id!r}: needs an 'id' and a 'media' list")
-    group = release.get("release-group") or {}
-    album_artist = credited_name(release.get("artist-credit")) or credited_name(group.get("artist-credit"))
-    release_date = release.get("date") if isinstance(release.get("date"), str) else None
-    release_year = year_of(release_date) or year_of(group.get("first-release-date"))
+    if not isinstance(media, list):
+        raise ReleaseDocumentError(f"release {release_id}: needs a 'media' list")
     rows = []
     for medium in media:
         tracks = medium.get("tracks") if isinstance(medium, Mapping) else None
@@ -81,27 +167,106 @@ def release_track_rows(release: Mapping[str, Any]) -> list[dict[str, Any]]:
             recording_id = recording.get("id")
             if not isinstance(recording_id, str):
                 raise ReleaseDocumentError(f"release {release_id}: track {track.get('id')} has no recording id")
+            credit = recording.get("artist-credit") or track.get("artist-credit")
             rows.append(
                 {
                     "release_id": release_id,
-                    "release_group_id": group.get("id"),
-                    "album_title": release.get("title"),
-                    "album_artist": album_artist,
-                    "release_date": release_date,
-                    "release_year": release_year,
-                    "primary_type": group.get("primary-type"),
-                    "status": release.get("status"),
                     "medium_position": medium.get("position"),
                     "track_position": track.get("position"),
                     "recording_id": recording_id,
                     "recording_title": recording.get("title") or track.get("title"),
-                    "recording_artist": credited_name(recording.get("artist-credit"))
-                    or credited_name(track.get("artist-credit"))
-                    or album_artist,
-                    "recording_year": year_of(recording.get("first-release-date")) or release_year,
+                    "recording_artist": credited_name(credit) or record["album_artist"],
+                    "recording_artist_ids": credited_artist_ids(credit) or record["album_artist_ids"],
+                    "recording_year": year_of(recording.get("first-release-date")) or record["release_year"],
                 }
             )
     return rows
+
+
+def release_track_rows(release: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One tracklist row (`TRACK_COLUMNS`) per track of a release, in medium and track order."""
+    if not isinstance(release.get("id"), str) or not isinstance(release.get("media"), list):
+        raise ReleaseDocumentError(f"release {release.get('id')!r}: needs an 'id' and a 'media' list")
+    record = release_record(release)
+    album = {column: record[column] for column in TRACK_COLUMNS if column in record}
+    return [
+        {column: {**album, **track}[column] for column in TRACK_COLUMNS}
+        for track in release_tracks(release, record)
+    ]
+
+
+@dataclass
+class ReleaseIngestCounts:
+    members: int = 0
+    releases: int = 0
+    tracks: int = 0
+    unusable: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def note_problem(self, problem: str, keep: int = 20) -> None:
+        self.unusable += 1
+        if len(self.problems) < keep:
+            self.problems.append(problem)
+
+
+def ingest_release_archive(
+    members: Iterable[ArchiveMember],
+    emit: Callable[[str, pa.Table], None],
+    counts: ReleaseIngestCounts,
+    batch_releases: int = 5_000,
+    on_progress: Callable[[ReleaseIngestCounts], None] | None = None,
+) -> ReleaseIngestCounts:
+    """Stream `mbdump/release` (one release document per line) into `releases` and `tracks` batches.
+
+    Lines that are not JSON or not a release with a tracklist are counted and skipped. An archive
+    without `mbdump/release` is not the release dump, which is an error.
+    """
+    found = False
+    releases: list[dict[str, Any]] = []
+    tracks: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if releases:
+            emit("releases", pa.Table.from_pylist(releases, schema=RELEASE_SCHEMA))
+            emit("tracks", pa.Table.from_pylist(tracks, schema=CATALOG_TRACK_SCHEMA))
+            releases.clear()
+            tracks.clear()
+
+    try:
+        for member in members:
+            counts.members += 1
+            if member.name != RELEASE_DUMP_MEMBER and not member.name.endswith("/" + RELEASE_DUMP_MEMBER):
+                continue
+            found = True
+            for number, line in enumerate(member.file, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    document = orjson.loads(line)
+                    if not isinstance(document, dict):
+                        raise ReleaseDocumentError("not a JSON object")
+                    record = release_record(document)
+                    rows = release_tracks(document, record)
+                except (orjson.JSONDecodeError, ReleaseDocumentError) as error:
+                    counts.note_problem(f"{member.name} line {number}: {error}")
+                    continue
+                releases.append(record)
+                tracks.extend(rows)
+                counts.releases += 1
+                counts.tracks += len(rows)
+                if len(releases) >= batch_releases:
+                    flush()
+                    if on_progress:
+                        on_progress(counts)
+    finally:
+        # Also when the archive breaks off: what was read is handed out; the caller decides.
+        flush()
+    if not found:
+        raise DumpFormatError(
+            f"no {RELEASE_DUMP_MEMBER} member among {counts.members} members: this is not the MusicBrainz "
+            "JSON dump's release.tar.xz"
+        )
+    return counts
 
 
 def tracklist_table(releases: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from albumrec_pipeline.core.feature_columns import feature_group
 from albumrec_pipeline.core.network import PreferenceNet
+from albumrec_pipeline.core.scaling import base_feature
 from albumrec_pipeline.storage.artifacts import StoredArtifact
 from albumrec_pipeline.storage.atomic import read_parquet, write_parquet_atomic
 
@@ -26,35 +27,51 @@ def layer_input_names(network: PreferenceNet, feature_columns: list[str]) -> lis
     return names
 
 
-def weight_report_tables(network: PreferenceNet, feature_columns: list[str]) -> dict[str, pd.DataFrame]:
+def weight_report_tables(
+    networks: PreferenceNet | list[PreferenceNet], feature_columns: list[str]
+) -> dict[str, pd.DataFrame]:
     """Per layer: weights (long form), biases, and mean-|w| importance of each input.
 
     The importance of an input is the mean absolute weight leaving it; normalised importance
-    divides by the layer's total so the values sum to 1 within a layer.
+    divides by the layer's total so the values sum to 1 within a layer. `feature_columns` name
+    the first layer's inputs; when a feature is encoded as several inputs (`bpm[1/4]` ...), the
+    feature-level tables add up its inputs' importance. For an ensemble, weights and biases are
+    listed per member and importance is averaged over the members.
     """
+    members = networks if isinstance(networks, list) else [networks]
     weights, biases, importance = [], [], []
-    for number, (layer, inputs) in enumerate(
-        zip(network.linear_layers(), layer_input_names(network, feature_columns), strict=True), start=1
-    ):
-        matrix = layer.weight.detach().numpy()
-        for unit in range(matrix.shape[0]):
-            weights.append(pd.DataFrame({"layer": number, "output_unit": unit, "input": inputs, "weight": matrix[unit]}))
-        biases.append(pd.DataFrame({"layer": number, "unit": range(matrix.shape[0]), "bias": layer.bias.detach().numpy()}))
-        mean_abs = abs(matrix).mean(axis=0)
-        importance.append(
-            pd.DataFrame(
-                {
-                    "layer": number,
-                    "input": inputs,
-                    "mean_abs_weight": mean_abs,
-                    "normalized_importance": mean_abs / mean_abs.sum(),
-                }
+    for member, network in enumerate(members):
+        for number, (layer, inputs) in enumerate(
+            zip(network.linear_layers(), layer_input_names(network, feature_columns), strict=True), start=1
+        ):
+            matrix = layer.weight.detach().numpy()
+            for unit in range(matrix.shape[0]):
+                weights.append(
+                    pd.DataFrame({"member": member, "layer": number, "output_unit": unit, "input": inputs, "weight": matrix[unit]})
+                )
+            biases.append(
+                pd.DataFrame({"member": member, "layer": number, "unit": range(matrix.shape[0]), "bias": layer.bias.detach().numpy()})
             )
-        )
-    layer_importance = pd.concat(importance, ignore_index=True)
-    first = layer_importance[layer_importance["layer"] == 1].drop(columns="layer").copy()
-    first.insert(1, "group", first["input"].map(feature_group))
-    first = first.rename(columns={"input": "feature"}).sort_values("normalized_importance", ascending=False)
+            mean_abs = abs(matrix).mean(axis=0)
+            importance.append(
+                pd.DataFrame(
+                    {
+                        "layer": number,
+                        "input": inputs,
+                        "mean_abs_weight": mean_abs,
+                        "normalized_importance": mean_abs / mean_abs.sum(),
+                    }
+                )
+            )
+    layer_importance = (
+        pd.concat(importance, ignore_index=True)
+        .groupby(["layer", "input"], as_index=False, sort=False)[["mean_abs_weight", "normalized_importance"]]
+        .mean()
+    )
+    first_inputs = layer_importance[layer_importance["layer"] == 1].assign(feature=lambda t: t["input"].map(base_feature))
+    first = first_inputs.groupby("feature", as_index=False, sort=False)[["mean_abs_weight", "normalized_importance"]].sum()
+    first.insert(1, "group", first["feature"].map(feature_group))
+    first = first.sort_values("normalized_importance", ascending=False)
     first.insert(0, "rank", range(1, len(first) + 1))
     grouped = (
         first.groupby("group", as_index=False)

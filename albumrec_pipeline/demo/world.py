@@ -1,12 +1,14 @@
 """A deterministic, seeded demo world that stands in for AcousticBrainz and MusicBrainz.
 
 The world has artists with a consistent style, albums and tracks, one listener's labelled
-tracks, and thousands of albums the listener has not labelled. It is written to disk in the real
-sources' formats and layout, so the whole pipeline runs on it without any network:
+tracks, and thousands of albums the listener has not labelled. It is written to disk as the
+real sources' dump archives, so the whole pipeline, ingest included, runs on it without any
+network (see `dump_writer` for the exact files):
 
-    <root>/acousticbrainz/lowlevel/<mbid[0:2]>/<mbid[2]>/<mbid>-0.json   (2022 dump layout)
-    <root>/acousticbrainz/highlevel/<mbid[0:2]>/<mbid[2]>/<mbid>-0.json
-    <root>/musicbrainz/release.jsonl      one release document per line (JSON dump / WS/2 lookup)
+    <root>/acousticbrainz/acousticbrainz-lowlevel-json-demo-<n>.tar.zst    JSON dumps, a few archives
+    <root>/acousticbrainz/acousticbrainz-highlevel-json-demo-<n>.tar.zst   per kind, split by mbid
+    <root>/acousticbrainz/acousticbrainz-lowlevel-features-demo-<csv>.tar.zst   CSV feature dumps
+    <root>/musicbrainz/release.tar.xz     the MusicBrainz JSON dump's release archive (mbdump/release)
     <root>/liked_tracks.csv               the listener's list: mbid,liked
     <root>/demo_world.json                written last: the spec of the complete world
 
@@ -22,6 +24,9 @@ How the world hangs together:
 * The labelled tracks sit on their own releases, which hold nothing else; the candidate albums
   (the other albums of labelled artists and the albums of unlabelled artists) hold no labelled
   recording. Some candidate tracks lack one or both AcousticBrainz documents, like real data.
+* As in the real dumps, some recordings were analysed twice (a second submission, offset 1,
+  whose tempo is off by an octave, the commonest disagreement between analyses), and some
+  albums were reissued (a second release in the same release group, holding the same recordings).
 
 The hidden truth (taste probabilities, sampled likes for every recording) is only available in
 memory via `build_demo_world`, for tests; it is never written under the root.
@@ -36,7 +41,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from albumrec_pipeline.core.feature_columns import MFCC_COUNT
+from albumrec_pipeline.demo import dump_writer
 from albumrec_pipeline.demo import source_documents as docs
 from albumrec_pipeline.demo.audio_model import (
     AXES,
@@ -61,7 +66,7 @@ from albumrec_pipeline.demo.reference_figures import (
 )
 
 # Bump when the generator changes what it writes, so an old world on disk is rebuilt.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MARKER_FILE_NAME = "demo_world.json"
 
 # How a track's style splits between artist, album and the track itself (variances sum to 1,
@@ -90,6 +95,12 @@ class DemoWorldSpec:
     sparse_album_share: float = 0.03
     # Share of the listener's labelled recordings that AcousticBrainz has no documents for.
     labelled_without_documents_share: float = 0.02
+    # Share of analysed recordings with a second submission (offset 1).
+    resubmission_share: float = 0.03
+    # Share of candidate albums with a reissue in the same release group.
+    reissue_share: float = 0.05
+    # Dump archives per kind of JSON dump (low-level, high-level).
+    archives_per_kind: int = 3
 
     def __post_init__(self) -> None:
         if not 0 < self.labelled_artists <= self.artists:
@@ -101,14 +112,25 @@ class DemoWorldSpec:
         for low, high in (self.album_tracks, self.ep_tracks):
             if not 1 <= low <= high:
                 raise ValueError("track count ranges must be 1 <= low <= high")
-        shares = (self.ep_share, self.missing_documents_share, self.sparse_album_share, self.labelled_without_documents_share)
+        if self.archives_per_kind < 1:
+            raise ValueError("archives_per_kind must be positive")
+        shares = (
+            self.ep_share,
+            self.missing_documents_share,
+            self.sparse_album_share,
+            self.labelled_without_documents_share,
+            self.resubmission_share,
+            self.reissue_share,
+        )
         if not all(0.0 <= share <= 1.0 for share in shares):
             raise ValueError("shares must be between 0 and 1")
 
     @classmethod
     def small(cls, seed: int = 2022) -> DemoWorldSpec:
         """A world that builds and writes in about a second, for tests and quick looks."""
-        return cls(seed=seed, artists=40, labelled_artists=24, labelled_tracks=400, candidate_albums=150)
+        return cls(
+            seed=seed, artists=40, labelled_artists=24, labelled_tracks=400, candidate_albums=150, archives_per_kind=2
+        )
 
     def as_json(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
@@ -120,14 +142,16 @@ class DemoWorld:
     tags, artist credits) the way a JSON serialiser does not care about but a mutator would."""
 
     spec: DemoWorldSpec
-    lowlevel_documents: dict[str, dict] = field(repr=False)  # recording mbid -> low-level document
-    highlevel_documents: dict[str, dict] = field(repr=False)  # recording mbid -> high-level document
-    releases: list[dict] = field(repr=False)  # MusicBrainz release documents
+    lowlevel_documents: dict[str, dict] = field(repr=False)  # recording mbid -> low-level document (offset 0)
+    highlevel_documents: dict[str, dict] = field(repr=False)  # recording mbid -> high-level document (offset 0)
+    releases: list[dict] = field(repr=False)  # MusicBrainz release documents, reissues included
     liked_tracks: pd.DataFrame = field(repr=False)  # mbid (str), liked (0/1): the listener's list
     # The hidden taste, for tests only: one row per recording, labelled or not, with columns
     # recording_id, artist_id, artist, release_id, is_labelled, true_like_probability, liked
     # (drawn from that probability), release_year, has_lowlevel, has_highlevel.
     truth: pd.DataFrame = field(repr=False)
+    # Second submissions (offset 1) of some recordings, by kind: mbid -> document.
+    resubmissions: dict[str, dict[str, dict]] = field(default_factory=dict, repr=False)
 
     @property
     def candidate_release_ids(self) -> set[str]:
@@ -144,31 +168,32 @@ class DemoWorld:
             "recordings": len(self.truth),
             "lowlevel_documents": len(self.lowlevel_documents),
             "highlevel_documents": len(self.highlevel_documents),
+            "resubmitted_documents": sum(len(documents) for documents in self.resubmissions.values()),
         }
 
 
 @dataclass(frozen=True)
 class DemoWorldPaths:
     root: Path
-    acousticbrainz_root: Path  # holds lowlevel/ and highlevel/ in the dump layout
-    releases_path: Path  # MusicBrainz release documents, one per line
+    acousticbrainz_dumps: Path  # folder of AcousticBrainz dump archives (JSON and CSV)
+    musicbrainz_dumps: Path  # folder holding the MusicBrainz release.tar.xz
     liked_tracks_path: Path  # mbid,liked
 
     @property
     def marker_path(self) -> Path:
         return self.root / MARKER_FILE_NAME
 
-    def document_path(self, kind: str, mbid: str, offset: int = 0) -> Path:
-        """Where the dumps keep a recording's document: `<kind>/<mbid[0:2]>/<mbid[2]>/<mbid>-<offset>.json`."""
-        return self.acousticbrainz_root / kind / mbid[0:2] / mbid[2] / f"{mbid}-{offset}.json"
+    @property
+    def release_archive(self) -> Path:
+        return self.musicbrainz_dumps / "release.tar.xz"
 
 
 def demo_world_paths(root: Path | str) -> DemoWorldPaths:
     root = Path(root)
     return DemoWorldPaths(
         root=root,
-        acousticbrainz_root=root / "acousticbrainz",
-        releases_path=root / "musicbrainz" / "release.jsonl",
+        acousticbrainz_dumps=root / "acousticbrainz",
+        musicbrainz_dumps=root / "musicbrainz",
         liked_tracks_path=root / "liked_tracks.csv",
     )
 
@@ -275,8 +300,9 @@ TRACK_TASTE_WEIGHT = 0.2
 
 def build_demo_world(spec: DemoWorldSpec = DemoWorldSpec()) -> DemoWorld:
     """The complete world, in memory; deterministic in `spec`."""
-    streams = np.random.SeedSequence(spec.seed).spawn(8)
-    structure_rng, style_rng, audio_rng, taste_rng, coverage_rng, name_rng, id_rng, detail_rng = (
+    # Each aspect draws from its own stream, so adding one (editions, the ninth) leaves the others as they were.
+    streams = np.random.SeedSequence(spec.seed).spawn(9)
+    structure_rng, style_rng, audio_rng, taste_rng, coverage_rng, name_rng, id_rng, detail_rng, edition_rng = (
         np.random.default_rng(stream) for stream in streams
     )
 
@@ -376,6 +402,9 @@ def build_demo_world(spec: DemoWorldSpec = DemoWorldSpec()) -> DemoWorld:
     releases = _releases(catalogue, np.rint(audio.scalars["duration"] * 1000).astype(int).tolist())
     # Dump files are not grouped by artist or by the listener's taste.
     releases = [releases[index] for index in structure_rng.permutation(n_albums)]
+    candidate_releases = {catalogue.release_ids[album] for album in np.flatnonzero(~album_labelled_arr)}
+    releases = _with_reissues(releases, candidate_releases, spec.reissue_share, edition_rng)
+    resubmissions = _resubmissions(lowlevel_documents, highlevel_documents, spec.resubmission_share, edition_rng)
 
     recording_ids = catalogue.recording_ids
     truth = pd.DataFrame(
@@ -406,7 +435,49 @@ def build_demo_world(spec: DemoWorldSpec = DemoWorldSpec()) -> DemoWorld:
         releases=releases,
         liked_tracks=liked_tracks,
         truth=truth,
+        resubmissions=resubmissions,
     )
+
+
+def _with_reissues(releases: list[dict], candidates: set[str], share: float, rng: np.random.Generator) -> list[dict]:
+    """Add a later edition of some candidate albums: same release group and recordings, new release."""
+    originals = [release for release in releases if release["id"] in candidates]
+    chosen = [originals[index] for index in np.flatnonzero(rng.random(len(originals)) < share)]
+    reissues = []
+    for original, reissue_id in zip(chosen, _seeded_uuids(rng, len(chosen))):
+        year = int(original["date"][:4])
+        later = min(2022, year + int(rng.integers(5, 26)))
+        media = []
+        for medium in original["media"]:
+            track_ids = _seeded_uuids(rng, len(medium["tracks"]))
+            media.append({**medium, "tracks": [{**track, "id": new} for track, new in zip(medium["tracks"], track_ids)]})
+        reissues.append({**original, "id": reissue_id, "date": f"{later:04d}", "country": "XW", "media": media})
+    # Spread the reissues through the file, as the dump's order is not by release group.
+    combined = list(releases)
+    for reissue in reissues:
+        combined.insert(int(rng.integers(0, len(combined) + 1)), reissue)
+    return combined
+
+
+def _resubmissions(
+    lowlevel: dict[str, dict], highlevel: dict[str, dict], share: float, rng: np.random.Generator
+) -> dict[str, dict[str, dict]]:
+    """Second analyses (offset 1) of some recordings: the tempo detected an octave off."""
+    mbids = sorted(lowlevel)
+    chosen = [mbids[index] for index in np.flatnonzero(rng.random(len(mbids)) < share)]
+    again_lowlevel, again_highlevel = {}, {}
+    for mbid in chosen:
+        document = lowlevel[mbid]
+        factor = 2.0 if rng.random() < 0.5 else 0.5
+        rhythm = {
+            **document["rhythm"],
+            "bpm": round(document["rhythm"]["bpm"] * factor, 6),
+            "beats_count": int(round(document["rhythm"]["beats_count"] * factor)),
+        }
+        again_lowlevel[mbid] = {**document, "rhythm": rhythm}
+        if mbid in highlevel:
+            again_highlevel[mbid] = highlevel[mbid]
+    return {"lowlevel": again_lowlevel, "highlevel": again_highlevel}
 
 
 @dataclass
@@ -696,20 +767,12 @@ def _documents(
 # ---------------------------------------------------------------------------------------------
 
 
-_WRITER_THREADS = 4
-_WRITE_BATCH = 500
-
-
 def _write_atomically(path: Path, text: str) -> None:
     """Write to a temporary name beside the target, then rename: readers never see half a file."""
     temporary = path.with_name(f".{path.name}.tmp")
     with open(temporary, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(temporary, path)
-
-
-def _dumps(document: Any) -> str:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
 def write_demo_world(
@@ -721,42 +784,25 @@ def write_demo_world(
     paths.root.mkdir(parents=True, exist_ok=True)
     # From here until the marker is rewritten the world on disk counts as incomplete.
     paths.marker_path.unlink(missing_ok=True)
-    for kind in ("lowlevel", "highlevel"):
-        shutil.rmtree(paths.acousticbrainz_root / kind, ignore_errors=True)
-    paths.releases_path.unlink(missing_ok=True)
+    for folder in (paths.acousticbrainz_dumps, paths.musicbrainz_dumps):
+        # Every archive in these folders is a partition: an old world's must not linger.
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
     paths.liked_tracks_path.unlink(missing_ok=True)
 
-    documents = [
-        (paths.document_path(kind, mbid), document)
-        for kind, by_mbid in (("lowlevel", world.lowlevel_documents), ("highlevel", world.highlevel_documents))
-        for mbid, document in by_mbid.items()
-    ]
-    for folder in sorted({path.parent for path, _ in documents}):
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def write_batch(batch: list[tuple[Path, dict]]) -> int:
-        for path, document in batch:
-            _write_atomically(path, _dumps(document))
-        return len(batch)
-
-    # Tens of thousands of small files: on most file systems the time goes into creating and
-    # renaming them, which a few threads overlap.
-    batches = [documents[start : start + _WRITE_BATCH] for start in range(0, len(documents), _WRITE_BATCH)]
-    written, reported = 0, 0
-    with ThreadPoolExecutor(max_workers=_WRITER_THREADS) as pool:
-        for count in pool.map(write_batch, batches):
-            written += count
-            if written - reported >= 10_000:
-                reported = written
-                report(f"  {written:,} of {len(documents):,} AcousticBrainz documents written")
-
-    paths.releases_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(paths.releases_path, "".join(_dumps(release) + "\n" for release in world.releases))
+    written = dump_writer.write_acousticbrainz_dumps(
+        paths.acousticbrainz_dumps,
+        {"lowlevel": world.lowlevel_documents, "highlevel": world.highlevel_documents},
+        world.resubmissions,
+        world.spec.archives_per_kind,
+    )
+    report(f"  {len(written)} AcousticBrainz dump archives written")
+    dump_writer.write_release_dump(paths.release_archive, world.releases)
     _write_atomically(paths.liked_tracks_path, world.liked_tracks[["mbid", "liked"]].to_csv(index=False))
     report(f"  {len(world.releases):,} MusicBrainz releases and {len(world.liked_tracks):,} labelled tracks written")
 
     marker = {
-        "description": "albumrec demo world: synthetic AcousticBrainz and MusicBrainz documents",
+        "description": "albumrec demo world: synthetic AcousticBrainz and MusicBrainz dump archives",
         "generator_version": GENERATOR_VERSION,
         "spec": world.spec.as_json(),
         "summary": world.summary(),
@@ -776,9 +822,9 @@ def is_complete_demo_world(root: Path | str, spec: DemoWorldSpec) -> bool:
         isinstance(marker, dict)
         and marker.get("generator_version") == GENERATOR_VERSION
         and marker.get("spec") == spec.as_json()
-        and paths.releases_path.is_file()
+        and paths.release_archive.is_file()
         and paths.liked_tracks_path.is_file()
-        and paths.acousticbrainz_root.is_dir()
+        and paths.acousticbrainz_dumps.is_dir()
     )
 
 

@@ -1,36 +1,52 @@
-"""Where track features and album tracklists come from.
+"""Where the labelled tracks' features and metadata come from.
 
-Two interfaces, one per outside system, so every asset runs unchanged on any source:
+Two interfaces, one per outside system, so `raw_track_features` runs unchanged on any source:
 
 - `TrackFeatureSource.fetch_track_features(recording_ids)`: AcousticBrainz feature rows.
 - `ReleaseCatalog.recording_metadata(recording_ids)` and `.candidate_tracklists(...)`:
   MusicBrainz metadata for the labelled tracks, and the tracklists of albums to judge.
 
-`AcousticBrainzDumpSource` reads documents laid out as in the AcousticBrainz 2022 JSON dumps
-(`<root>/lowlevel/<mbid[0:2]>/<mbid[2]>/<mbid>-<offset>.json`, same for `highlevel`);
-`MusicBrainzReleaseDump` reads release documents, one per line, as in the MusicBrainz JSON
-dump's `mbdump/release`. The embedded demo world is written in exactly these layouts.
+The default implementations, `IngestedTrackFeatures` and `IngestedReleaseCatalog`, answer from
+the catalog the ingest assets built from the dump archives (the Parquet tables in the
+warehouse), so the labelled tracks and the candidate albums come from the same data. The live
+web-service clients implement the same interfaces.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
+from upath import UPath
 
-from albumrec_pipeline.core.documents import DocumentError, track_row_from_documents
-from albumrec_pipeline.core.feature_columns import RAW_TRACK_COLUMNS, TITLE_COLUMNS
-from albumrec_pipeline.core.releases import candidate_tracklists, recording_metadata, tracklist_table
-from albumrec_pipeline.resources.progress import ProgressReporter
-from albumrec_pipeline.settings import DEMO_WORLD_DIR
+from albumrec_pipeline.core.catalog import (
+    AUDIO_COLUMNS,
+    CandidateOptions,
+    EngineSettings,
+    candidate_tracklists_sql,
+    connect,
+    parquet_source,
+    recording_features_sql,
+    recording_tracklists_sql,
+    register_ids,
+)
+from albumrec_pipeline.core.releases import TRACK_COLUMNS, recording_metadata
+from albumrec_pipeline.settings import WAREHOUSE_DIR
+from albumrec_pipeline.storage.atomic import is_local
 
-AUDIO_COLUMNS = [column for column in RAW_TRACK_COLUMNS if column not in ("release_year", *TITLE_COLUMNS)]
+__all__ = [
+    "AUDIO_COLUMNS",
+    "IngestedReleaseCatalog",
+    "IngestedTrackFeatures",
+    "ReleaseCatalog",
+    "TrackFeatureFetch",
+    "TrackFeatureSource",
+]
 
 _fallback_log = logging.getLogger("albumrec").info
 
@@ -63,81 +79,87 @@ class ReleaseCatalog(dg.ConfigurableResource):
         raise NotImplementedError
 
 
-class AcousticBrainzDumpSource(TrackFeatureSource):
-    """AcousticBrainz documents in the 2022 dump layout, unpacked under `root`."""
-
-    root: str = Field(
-        default=str(DEMO_WORLD_DIR / "acousticbrainz"),
-        description="Folder holding lowlevel/ and highlevel/ as in the AcousticBrainz JSON dumps.",
+class _IngestedCatalog(dg.ConfigurableResource):
+    warehouse: str = Field(
+        default=str(WAREHOUSE_DIR),
+        description="The IO manager's base path, where the ingest assets wrote the catalog tables.",
     )
+    memory_limit: str = Field(default="1GB", description="DuckDB memory limit for the lookups.")
 
-    def document_path(self, kind: str, recording_id: str, offset: int = 0) -> Path:
-        return Path(self.root) / kind / recording_id[:2] / recording_id[2] / f"{recording_id}-{offset}.json"
+    def _table(self, asset: str) -> str:
+        folder = UPath(self.warehouse) / asset
+        files = sorted(path for path in folder.glob("*.parquet")) if folder.exists() else []
+        if not files:
+            raise FileNotFoundError(
+                f"the catalog table {asset} has no files under {folder}: materialize the ingest jobs "
+                "(`albumrec materialize`, or ingest_acousticbrainz and ingest_musicbrainz in the UI) first"
+            )
+        return parquet_source([path.as_posix() if is_local(path) else str(path) for path in files])
 
-    def _read(self, kind: str, recording_id: str) -> dict | None:
-        # Submission 0 is the first analysis of a recording; later offsets are re-submissions.
-        path = self.document_path(kind, recording_id)
-        if not path.is_file():
-            return None
-        try:
-            return json.loads(path.read_bytes())
-        except ValueError as error:
-            raise DocumentError(recording_id, kind, str(path), f"is not valid JSON ({error})") from error
+    def _connect(self):
+        base = UPath(self.warehouse)
+        return connect(EngineSettings(memory_limit=self.memory_limit), [] if is_local(base) else [base.fs])
+
+
+class IngestedTrackFeatures(_IngestedCatalog, TrackFeatureSource):
+    """Feature rows from the catalog built from the AcousticBrainz dumps (ingest assets' tables)."""
+
+    require_highlevel: bool = Field(
+        default=True,
+        description="Only recordings with both documents (the full feature set); false: compact-only ones too.",
+    )
 
     def fetch_track_features(
         self, recording_ids: Sequence[str], log: Callable[[str], None] | None = None
     ) -> TrackFeatureFetch:
         log = log or _fallback_log
-        root = Path(self.root)
-        if not (root / "lowlevel").is_dir() or not (root / "highlevel").is_dir():
-            raise FileNotFoundError(
-                f"no AcousticBrainz documents under {root} (expected lowlevel/ and highlevel/); "
-                "write the demo world with `python -m albumrec_pipeline.demo` or point "
-                "AcousticBrainzDumpSource.root at an unpacked dump"
+        wanted = list(dict.fromkeys(recording_ids))
+        connection = self._connect()
+        try:
+            query = recording_features_sql(
+                self._table("acousticbrainz_lowlevel"),
+                self._table("acousticbrainz_highlevel"),
+                register_ids(connection, "wanted_recordings", wanted),
+                self.require_highlevel,
             )
-        progress = ProgressReporter("AcousticBrainz documents read", len(recording_ids), log)
-        rows, without, unusable = [], [], {}
-        for recording_id in recording_ids:
-            try:
-                lowlevel, highlevel = self._read("lowlevel", recording_id), self._read("highlevel", recording_id)
-                if lowlevel is None or highlevel is None:
-                    without.append(recording_id)
-                else:
-                    rows.append(track_row_from_documents(recording_id, lowlevel, highlevel))
-            except DocumentError as error:
-                unusable[recording_id] = str(error)
-            progress.advance()
-        return TrackFeatureFetch(pd.DataFrame(rows, columns=AUDIO_COLUMNS), without, unusable)
+            rows = connection.execute(query).df()
+        finally:
+            connection.close()
+        found = set(rows["mbid"])
+        without = [recording_id for recording_id in wanted if recording_id not in found]
+        log(f"catalog features: {len(found)} of {len(wanted)} recordings found, {len(without)} without documents")
+        return TrackFeatureFetch(rows[AUDIO_COLUMNS].reset_index(drop=True), without, {})
 
 
-class MusicBrainzReleaseDump(ReleaseCatalog):
-    """MusicBrainz release documents as JSON lines (the JSON dump's `mbdump/release`, unpacked)."""
+class IngestedReleaseCatalog(_IngestedCatalog, ReleaseCatalog):
+    """Releases and tracks from the catalog built from the MusicBrainz JSON dump (ingest assets' tables)."""
 
-    releases_path: str = Field(
-        default=str(DEMO_WORLD_DIR / "musicbrainz" / "release.jsonl"),
-        description="File with one MusicBrainz release document per line.",
-    )
+    def _query(self, build: Callable[[Any], str]) -> pd.DataFrame:
+        connection = self._connect()
+        try:
+            return connection.execute(build(connection)).df()
+        finally:
+            connection.close()
 
-    def iter_releases(self) -> Iterator[dict]:
-        path = Path(self.releases_path)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"no MusicBrainz release documents at {path}; write the demo world with "
-                "`python -m albumrec_pipeline.demo` or point MusicBrainzReleaseDump.releases_path at a dump"
+    def tracklists_of(self, recording_ids: Sequence[str]) -> pd.DataFrame:
+        """Tracklist rows of the labelled recordings, on every release they appear on."""
+        releases, tracks = self._table("musicbrainz_releases"), self._table("musicbrainz_tracks")
+        return self._query(
+            lambda connection: recording_tracklists_sql(
+                releases, tracks, register_ids(connection, "wanted_recordings", list(recording_ids))
             )
-        with path.open("rb") as lines:
-            for number, line in enumerate(lines, start=1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except ValueError as error:
-                        raise ValueError(f"{path} line {number}: not a JSON release document ({error})") from error
-
-    def tracklists(self) -> pd.DataFrame:
-        return tracklist_table(self.iter_releases())
+        )
 
     def recording_metadata(self, recording_ids: Sequence[str]) -> pd.DataFrame:
-        return recording_metadata(self.tracklists(), recording_ids)
+        return recording_metadata(self.tracklists_of(recording_ids), recording_ids)
 
     def candidate_tracklists(self, labelled_recordings: Sequence[str], primary_types: tuple[str, ...]) -> pd.DataFrame:
-        return candidate_tracklists(self.tracklists(), labelled_recordings, primary_types)
+        """In memory: fine for a small catalog; the `candidate_albums` asset streams it to Parquet instead."""
+        releases, tracks = self._table("musicbrainz_releases"), self._table("musicbrainz_tracks")
+        options = CandidateOptions(primary_types=tuple(primary_types))
+        table = self._query(
+            lambda connection: candidate_tracklists_sql(
+                releases, tracks, register_ids(connection, "labelled_recordings", list(labelled_recordings)), options
+            )
+        )
+        return table[TRACK_COLUMNS]

@@ -1,14 +1,13 @@
-"""Which outside sources the pipeline reads, chosen by the `ALBUMREC_SOURCE` environment variable.
+"""Where the labelled tracks' features and metadata come from, chosen by `ALBUMREC_SOURCE`.
 
-- `demo` (default): the embedded demo world, in the dump layouts.
-- `dump`: AcousticBrainz and MusicBrainz data dumps unpacked on this machine; their locations come
-  from `ALBUMREC_ACOUSTICBRAINZ_DUMP` (folder holding lowlevel/ and highlevel/) and
-  `ALBUMREC_MUSICBRAINZ_RELEASES` (the release file, one JSON document per line).
+- `catalog` (default; `demo` and `dump` mean the same): the catalog tables ingested from the
+  dump archives (the demo world's, or the real 2022 dumps named by `ALBUMREC_ACOUSTICBRAINZ_DUMPS`
+  and `ALBUMREC_MUSICBRAINZ_DUMPS`), so labelled tracks and candidate albums share one source.
 - `live`: the MusicBrainz and AcousticBrainz web services. `ALBUMREC_CONTACT` (an email address or
   URL) goes into the User-Agent, as MusicBrainz requires; `ALBUMREC_MUSICBRAINZ_URL` and
   `ALBUMREC_ACOUSTICBRAINZ_URL` point at a mirror instead of the public servers.
 
-Every kind fills the same two resource keys, so the assets run unchanged on any of them.
+Every kind fills the same two resource keys, so `raw_track_features` runs unchanged on any.
 """
 
 from __future__ import annotations
@@ -18,21 +17,21 @@ import os
 import dagster as dg
 
 from albumrec_pipeline.resources.acousticbrainz_api import AcousticBrainzApiSource
-from albumrec_pipeline.resources.feature_sources import AcousticBrainzDumpSource, MusicBrainzReleaseDump
+from albumrec_pipeline.resources.feature_sources import IngestedReleaseCatalog, IngestedTrackFeatures
 from albumrec_pipeline.resources.http_client import CONTACT_ENV_VAR
 from albumrec_pipeline.resources.musicbrainz_api import MusicBrainzApiCatalog
+from albumrec_pipeline.settings import WAREHOUSE_DIR
 
 SOURCE_ENV_VAR = "ALBUMREC_SOURCE"
-SOURCE_KINDS = ("demo", "dump", "live")
-ACOUSTICBRAINZ_DUMP_ENV_VAR = "ALBUMREC_ACOUSTICBRAINZ_DUMP"
-MUSICBRAINZ_RELEASES_ENV_VAR = "ALBUMREC_MUSICBRAINZ_RELEASES"
+CATALOG_KINDS = ("catalog", "demo", "dump")
+SOURCE_KINDS = (*CATALOG_KINDS, "live")
 MUSICBRAINZ_URL_ENV_VAR = "ALBUMREC_MUSICBRAINZ_URL"
 ACOUSTICBRAINZ_URL_ENV_VAR = "ALBUMREC_ACOUSTICBRAINZ_URL"
 
 
 def source_kind() -> str:
-    """The kind named by `ALBUMREC_SOURCE`, `demo` when it is not set."""
-    return os.environ.get(SOURCE_ENV_VAR, "demo").strip().lower() or "demo"
+    """The kind named by `ALBUMREC_SOURCE`, `catalog` when it is not set."""
+    return os.environ.get(SOURCE_ENV_VAR, "catalog").strip().lower() or "catalog"
 
 
 def _env_var(name: str) -> dg.EnvVar | None:
@@ -40,24 +39,13 @@ def _env_var(name: str) -> dg.EnvVar | None:
     return dg.EnvVar(name) if os.environ.get(name, "").strip() else None
 
 
-def source_resources(kind: str) -> dict[str, dg.ConfigurableResource]:
+def source_resources(kind: str, warehouse: str = str(WAREHOUSE_DIR)) -> dict[str, dg.ConfigurableResource]:
     """The `track_features` and `release_catalog` resources for a source kind (see the module doc)."""
     kind = kind.strip().lower()
-    if kind == "demo":
-        return {"track_features": AcousticBrainzDumpSource(), "release_catalog": MusicBrainzReleaseDump()}
-    if kind == "dump":
-        unset = [
-            name for name in (ACOUSTICBRAINZ_DUMP_ENV_VAR, MUSICBRAINZ_RELEASES_ENV_VAR) if not os.environ.get(name)
-        ]
-        if unset:
-            raise ValueError(
-                f"{SOURCE_ENV_VAR}=dump reads the data dumps from disk: set {' and '.join(unset)} "
-                f"({ACOUSTICBRAINZ_DUMP_ENV_VAR}: the folder holding lowlevel/ and highlevel/; "
-                f"{MUSICBRAINZ_RELEASES_ENV_VAR}: the unpacked mbdump/release file)"
-            )
+    if kind in CATALOG_KINDS:
         return {
-            "track_features": AcousticBrainzDumpSource(root=dg.EnvVar(ACOUSTICBRAINZ_DUMP_ENV_VAR)),
-            "release_catalog": MusicBrainzReleaseDump(releases_path=dg.EnvVar(MUSICBRAINZ_RELEASES_ENV_VAR)),
+            "track_features": IngestedTrackFeatures(warehouse=warehouse),
+            "release_catalog": IngestedReleaseCatalog(warehouse=warehouse),
         }
     if kind == "live":
         # Without a contact the resources still load, so the rest of the code location stays usable;

@@ -9,7 +9,9 @@ rename is a server-side copy of a complete object.
 from __future__ import annotations
 
 import io
+import shutil
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -29,6 +31,31 @@ def atomic_write_bytes(path: UPath, payload: bytes) -> None:
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def is_local(path: UPath) -> bool:
+    return path.protocol in ("", "file", "local")
+
+
+def atomic_move_file(source: Path, path: UPath) -> None:
+    """Move a finished local file to `path` (local or remote) so that it appears complete or not at all.
+
+    On the same local filesystem this is two renames and copies nothing, which matters for
+    tables of gigabytes; to an object store it is one upload to a temporary key and a rename.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        if is_local(path):
+            shutil.move(source, Path(temporary.path))
+        else:
+            path.fs.put_file(str(source), temporary.path)
+            source.unlink()
+        temporary.rename(path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+        source.unlink(missing_ok=True)
 
 
 def dataframe_to_parquet_bytes(frame: pd.DataFrame) -> bytes:

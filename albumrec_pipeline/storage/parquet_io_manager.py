@@ -11,15 +11,29 @@ from upath import UPath
 from albumrec_pipeline.core.previews import table_metadata
 from albumrec_pipeline.settings import WAREHOUSE_DIR
 from albumrec_pipeline.storage.artifacts import StoredArtifact
-from albumrec_pipeline.storage.atomic import read_parquet, write_parquet_atomic
+from albumrec_pipeline.storage.atomic import atomic_move_file, read_parquet, write_parquet_atomic
+from albumrec_pipeline.storage.tables import StagedTable, TableFiles
+
+
+def _wants_files(context: dg.InputContext) -> bool:
+    wanted = context.dagster_type.typing_type
+    return isinstance(wanted, type) and issubclass(wanted, TableFiles)
 
 
 class ParquetUPathIOManager(dg.UPathIOManager):
-    """Writes DataFrames as `<base>/<asset>.parquet`; artifacts add native files in `<base>/<asset>/`."""
+    """Writes DataFrames as `<base>/<asset>.parquet`; artifacts add native files in `<base>/<asset>/`.
+
+    A partitioned asset's partitions are `<base>/<asset>/<partition>.parquet`. An input annotated
+    `TableFiles` receives the files rather than their contents, so large tables are read in
+    batches by the asset itself.
+    """
 
     extension = ".parquet"
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        if isinstance(obj, StagedTable):
+            atomic_move_file(obj.close().path, path)
+            return
         if isinstance(obj, pd.DataFrame):
             table = obj
         elif isinstance(obj, StoredArtifact):
@@ -28,11 +42,33 @@ class ParquetUPathIOManager(dg.UPathIOManager):
         else:
             raise TypeError(
                 f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; "
-                "albumrec stores DataFrames and StoredArtifact values only"
+                "albumrec stores DataFrames, StagedTables and StoredArtifact values only"
             )
         write_parquet_atomic(table, path)
 
+    def load_partitions(self, context: dg.InputContext) -> Any:
+        if not _wants_files(context):
+            return super().load_partitions(context)
+        paths = self._get_paths_for_partitions(context)
+        present = {key: path for key, path in sorted(paths.items()) if path.exists()}
+        missing = tuple(key for key in sorted(paths) if key not in present)
+        if not present:
+            raise FileNotFoundError(
+                f"no partition of {context.asset_key.to_user_string()} is materialized under "
+                f"{self._base_path}: run its ingest job first"
+            )
+        if missing:
+            context.log.warning(
+                f"{context.asset_key.to_user_string()}: {len(missing)} partition(s) not materialized and left out: "
+                + ", ".join(missing[:10])
+            )
+        return TableFiles(tuple(present.values()), missing)
+
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        if _wants_files(context):
+            if not path.exists():
+                raise FileNotFoundError(f"{path} does not exist: materialize {context.asset_key.to_user_string()} first")
+            return TableFiles((path,))
         if not path.exists():
             raise FileNotFoundError(
                 f"{path} does not exist: materialize {context.asset_key.to_user_string()} first"
@@ -44,6 +80,8 @@ class ParquetUPathIOManager(dg.UPathIOManager):
         return table
 
     def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:
+        if isinstance(obj, StagedTable):
+            return obj.metadata()
         if isinstance(obj, pd.DataFrame):
             return table_metadata(obj)
         if isinstance(obj, StoredArtifact):

@@ -1,0 +1,290 @@
+"""The catalog built from the dumps, queried with DuckDB: candidates, their features, lookups.
+
+The ingest assets leave four tables in the warehouse, one Parquet file per dump archive:
+`acousticbrainz_lowlevel` and `acousticbrainz_highlevel` (one row per recording and archive,
+see `core.feature_dumps`), `musicbrainz_releases` and `musicbrainz_tracks` (see
+`core.releases`). At full size they hold tens of millions of rows, so they are never loaded
+whole: DuckDB scans the files, joins and aggregates out of core within a memory limit
+(spilling to scratch space beyond it), and writes its results straight to Parquet.
+
+Choosing a recording's submission, over all archives at once:
+
+* low-level: the lowest offset among the submissions that have every low-level column the
+  model reads (JSON dump rows); failing that, the lowest offset among those with the compact
+  columns (CSV dump rows, whose lowlevel, rhythm and tonal files are first combined per
+  submission);
+* high-level: the lowest offset.
+
+This is the rule `core.feature_dumps` applies while ingesting, so the answer does not depend on
+how the submissions were spread over archives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from albumrec_pipeline.core.feature_columns import (
+    COMPACT_LOWLEVEL_COLUMNS,
+    HIGHLEVEL_COLUMNS,
+    RAW_TRACK_COLUMNS,
+    TAG_COLUMNS,
+    TITLE_COLUMNS,
+)
+from albumrec_pipeline.core.feature_dumps import LOWLEVEL_FEATURE_COLUMNS
+from albumrec_pipeline.core.releases import TRACK_COLUMNS
+
+# Columns of a recording's feature row, without the MusicBrainz ones (year and titles).
+AUDIO_COLUMNS: list[str] = [c for c in RAW_TRACK_COLUMNS if c not in ("release_year", *TITLE_COLUMNS)]
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    memory_limit: str = "1GB"
+    threads: int = 0  # 0: one per core
+    temp_directory: str | None = None
+
+
+def connect(settings: EngineSettings = EngineSettings(), filesystems: Sequence[object] = ()) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that spills to `temp_directory` instead of exceeding `memory_limit`."""
+    connection = duckdb.connect(":memory:")
+    connection.execute(f"SET memory_limit = '{settings.memory_limit}'")
+    if settings.threads:
+        connection.execute(f"SET threads = {int(settings.threads)}")
+    if settings.temp_directory:
+        Path(settings.temp_directory).mkdir(parents=True, exist_ok=True)
+        connection.execute(f"SET temp_directory = {_literal(settings.temp_directory)}")
+    # Results are written to Parquet or ordered explicitly; keeping scan order would only cost memory.
+    connection.execute("SET preserve_insertion_order = false")
+    # A warehouse on object storage (s3://...) is read through the same fsspec filesystem the IO
+    # manager writes with.
+    for filesystem in filesystems:
+        connection.register_filesystem(filesystem)
+    return connection
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _quoted(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def parquet_source(locations: Sequence[str]) -> str:
+    """A DuckDB table expression over Parquet files; `union_by_name` tolerates older files' columns."""
+    if not locations:
+        raise FileNotFoundError("no Parquet files to read")
+    files = ", ".join(_literal(location) for location in locations)
+    return f"read_parquet([{files}], union_by_name = true)"
+
+
+def _all_present(columns: Sequence[str], alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return " AND ".join(f"{prefix}{_quoted(column)} IS NOT NULL" for column in columns)
+
+
+# Orders submissions for the low-level choice: complete rows first, then by offset.
+_INCOMPLETE_PENALTY = 1_000_000_000
+
+
+def chosen_lowlevel_sql(lowlevel: str, recordings: str | None = None) -> str:
+    """One low-level row per recording (see the module doc for the rule), from table expression `lowlevel`.
+
+    `recordings`: a query yielding a `recording_id` column to restrict to, or None for all.
+    Written as aggregates and joins, which DuckDB spills to disk when they outgrow memory
+    (a window function would hold each partition of the data in memory).
+    """
+    restrict = f"WHERE mbid IN (SELECT recording_id FROM ({recordings}))" if recordings else ""
+    complete = _all_present(LOWLEVEL_FEATURE_COLUMNS)
+    columns = ", ".join(_quoted(c) for c in LOWLEVEL_FEATURE_COLUMNS + TAG_COLUMNS)
+    combined = ", ".join(f"any_value({_quoted(c)}) AS {_quoted(c)}" for c in LOWLEVEL_FEATURE_COLUMNS + TAG_COLUMNS)
+    return f"""
+        WITH rows AS (SELECT * FROM {lowlevel} {restrict}),
+        candidates AS (
+            -- JSON documents: complete rows, one per submission.
+            SELECT mbid, submission_offset, {columns}, submission_offset AS preference
+            FROM rows WHERE {complete}
+            UNION ALL
+            -- CSV lines: the lowlevel, rhythm and tonal files of one submission, combined.
+            SELECT *, submission_offset + {_INCOMPLETE_PENALTY} AS preference FROM (
+                SELECT mbid, submission_offset, {combined}
+                FROM rows WHERE NOT ({complete})
+                GROUP BY mbid, submission_offset
+            )
+            WHERE {_all_present(COMPACT_LOWLEVEL_COLUMNS)}
+        ),
+        chosen AS (SELECT mbid, min(preference) AS preference FROM candidates GROUP BY mbid)
+        SELECT candidates.* EXCLUDE (preference)
+        FROM candidates JOIN chosen USING (mbid, preference)
+    """
+
+
+def chosen_highlevel_sql(highlevel: str, recordings: str | None = None) -> str:
+    restrict = f"AND mbid IN (SELECT recording_id FROM ({recordings}))" if recordings else ""
+    return f"""
+        WITH rows AS (SELECT * FROM {highlevel} WHERE {_all_present(HIGHLEVEL_COLUMNS)} {restrict}),
+        chosen AS (SELECT mbid, min(submission_offset) AS submission_offset FROM rows GROUP BY mbid)
+        SELECT rows.* FROM rows JOIN chosen USING (mbid, submission_offset)
+    """
+
+
+def recording_features_sql(lowlevel: str, highlevel: str, recordings: str | None, require_highlevel: bool) -> str:
+    """Feature rows in `AUDIO_COLUMNS`: one per recording that has low-level features.
+
+    Without `require_highlevel`, recordings lacking a high-level document are kept with empty
+    high-level columns (a model trained on the compact feature set can still score them).
+    """
+    join = "JOIN" if require_highlevel else "LEFT JOIN"
+    columns = []
+    for column in AUDIO_COLUMNS:
+        if column == "mbid":
+            columns.append("ll.mbid AS mbid")
+        elif column in TAG_COLUMNS:
+            # The submitter's file tags, as in `core.documents`: low-level first.
+            columns.append(f"coalesce(ll.{_quoted(column)}, hl.{_quoted(column)}) AS {_quoted(column)}")
+        elif column in HIGHLEVEL_COLUMNS:
+            columns.append(f"hl.{_quoted(column)}")
+        else:
+            columns.append(f"ll.{_quoted(column)}")
+    return f"""
+        SELECT {", ".join(columns)}
+        FROM ({chosen_lowlevel_sql(lowlevel, recordings)}) AS ll
+        {join} ({chosen_highlevel_sql(highlevel, recordings)}) AS hl ON hl.mbid = ll.mbid
+    """
+
+
+@dataclass(frozen=True)
+class CandidateOptions:
+    """Which catalog releases count as albums to judge."""
+
+    primary_types: tuple[str, ...] = ("Album",)
+    # Release groups with any of these secondary types are left out (best-ofs, live records, ...).
+    excluded_secondary_types: tuple[str, ...] = ("Compilation", "Live", "Remix", "DJ-mix")
+    # Discovery: leave out albums credited to any artist of a labelled recording.
+    skip_labelled_artists: bool = False
+    min_year: int | None = None
+    max_year: int | None = None
+
+
+def _string_list(values: Sequence[str]) -> str:
+    return "[" + ", ".join(_literal(value) for value in values) + "]::VARCHAR[]"
+
+
+def candidate_tracklists_sql(releases: str, tracks: str, labelled: str, options: CandidateOptions) -> str:
+    """Tracklist rows (`TRACK_COLUMNS`) of every candidate release, in release and track order.
+
+    A release is a candidate when its release group holds none of the labelled recordings (on
+    any of its releases: a reissue of an album the listener has rated is not news), its types
+    are wanted, and it passes the year and discovery filters. `labelled` is a query with a
+    `recording_id` column.
+    """
+    conditions = [f"r.primary_type IN (SELECT unnest({_string_list(options.primary_types)}))"]
+    if options.excluded_secondary_types:
+        conditions.append(
+            "NOT list_has_any(string_split(coalesce(r.secondary_types, ''), ';'), "
+            f"{_string_list(options.excluded_secondary_types)})"
+        )
+    conditions.append("coalesce(r.release_group_id, r.release_id) NOT IN (SELECT group_key FROM labelled_groups)")
+    year = "coalesce(r.release_group_year, r.release_year)"
+    if options.min_year is not None:
+        conditions.append(f"{year} >= {int(options.min_year)}")
+    if options.max_year is not None:
+        conditions.append(f"{year} <= {int(options.max_year)}")
+    if options.skip_labelled_artists:
+        conditions.append(
+            "NOT list_has_any(string_split(coalesce(r.album_artist_ids, ''), ';'), "
+            "(SELECT coalesce(list(DISTINCT artist_id), []::VARCHAR[]) FROM labelled_artists))"
+        )
+    selected = ", ".join(f"r.{c}" if c in _RELEASE_SIDE else f"t.{c}" for c in TRACK_COLUMNS)
+    return f"""
+        WITH labelled_tracks AS (
+            SELECT t.release_id, t.recording_artist_ids
+            FROM {tracks} AS t
+            WHERE t.recording_id IN (SELECT recording_id FROM ({labelled}))
+        ),
+        labelled_groups AS (
+            SELECT DISTINCT coalesce(r.release_group_id, r.release_id) AS group_key
+            FROM {releases} AS r
+            WHERE r.release_id IN (SELECT release_id FROM labelled_tracks)
+        ),
+        labelled_artists AS (
+            SELECT DISTINCT unnest(string_split(recording_artist_ids, ';')) AS artist_id
+            FROM labelled_tracks WHERE recording_artist_ids IS NOT NULL
+        ),
+        candidates AS (
+            SELECT * FROM {releases} AS r WHERE {" AND ".join(conditions)}
+        )
+        SELECT {selected}
+        FROM {tracks} AS t JOIN candidates AS r ON r.release_id = t.release_id
+        ORDER BY r.release_id, t.medium_position, t.track_position
+    """
+
+
+_RELEASE_SIDE = {
+    "release_id", "release_group_id", "album_title", "album_artist", "release_date", "release_year",
+    "primary_type", "status",
+}
+
+
+def recording_tracklists_sql(releases: str, tracks: str, recordings: str) -> str:
+    """Tracklist rows of the releases that hold any of the recordings (only those recordings' rows)."""
+    selected = ", ".join(f"r.{c}" if c in _RELEASE_SIDE else f"t.{c}" for c in TRACK_COLUMNS)
+    return f"""
+        SELECT {selected}
+        FROM {tracks} AS t JOIN {releases} AS r ON r.release_id = t.release_id
+        WHERE t.recording_id IN (SELECT recording_id FROM ({recordings}))
+    """
+
+
+def candidate_features_sql(candidates: str, lowlevel: str, highlevel: str, require_highlevel: bool) -> str:
+    """Feature rows (`RAW_TRACK_COLUMNS`) of every recording on a candidate release that has features.
+
+    The year is the recording's earliest on the candidates' tracklists; the titles those of
+    that appearance.
+    """
+    first = "struct_pack(y := coalesce(recording_year, 9999), r := release_id, m := medium_position, t := track_position)"
+    recordings = f"""
+        SELECT recording_id, min(recording_year) AS release_year,
+               arg_min(album_title, {first}) AS release_title, arg_min(recording_title, {first}) AS recording_title
+        FROM {candidates}
+        GROUP BY recording_id
+    """
+    columns = ", ".join(
+        "CAST(w.release_year AS DOUBLE) AS release_year" if column == "release_year"
+        else f"w.{column}" if column in TITLE_COLUMNS
+        else f"f.{_quoted(column)}"
+        for column in RAW_TRACK_COLUMNS
+    )
+    return f"""
+        WITH wanted AS ({recordings})
+        SELECT {columns}
+        FROM ({recording_features_sql(lowlevel, highlevel, "SELECT recording_id FROM wanted", require_highlevel)}) AS f
+        JOIN wanted AS w ON w.recording_id = f.mbid
+    """
+
+
+def copy_to_parquet(
+    connection: duckdb.DuckDBPyConnection, query: str, destination: Path, compression: str = "zstd"
+) -> int:
+    """Write a query's rows to a Parquet file without holding them in memory; returns the row count.
+
+    zstd makes the smaller file; lz4 one that decodes about twice as fast, for a table that is
+    read in full right after (the features the network scores).
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    connection.execute(
+        f"COPY ({query}) TO {_literal(str(destination))} "
+        f"(FORMAT parquet, COMPRESSION {compression}, ROW_GROUP_SIZE 100000)"
+    )
+    return int(connection.execute(f"SELECT count(*) FROM read_parquet({_literal(str(destination))})").fetchone()[0])
+
+
+def register_ids(connection: duckdb.DuckDBPyConnection, name: str, recording_ids: Sequence[str]) -> str:
+    """Make a list of recording ids queryable as `SELECT recording_id FROM <name>`."""
+    connection.register(name, pd.DataFrame({"recording_id": pd.Series(list(recording_ids), dtype="object")}))
+    return f"SELECT recording_id FROM {name}"

@@ -1,0 +1,172 @@
+"""Write documents as the AcousticBrainz and MusicBrainz dumps ship them: compressed tar archives.
+
+* AcousticBrainz JSON dumps: `acousticbrainz-<kind>-json-<name>-<n>.tar.zst`, each holding
+  `acousticbrainz-<kind>-json-<name>/<kind>/<mbid[0:2]>/<mbid[2]>/<mbid>-<offset>.json` for a
+  contiguous range of recording ids (the dumps are written in id order, a recording's
+  submissions side by side) and a COPYING file.
+* AcousticBrainz CSV feature dumps: `acousticbrainz-lowlevel-features-<name>-<csv>.tar.zst`
+  for the lowlevel, rhythm and tonal CSVs, each holding one CSV (text values, empty when
+  missing, CRLF line ends, a header) and a COPYING file.
+* The MusicBrainz JSON dump's `release.tar.xz`: `mbdump/release` with one release document
+  per line, next to the TIMESTAMP and COPYING files.
+
+The same functions write the benchmark's synthetic dumps, at any size.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import os
+import tarfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import orjson
+import zstandard
+
+from albumrec_pipeline.core.feature_dumps import CSV_KINDS
+
+DUMP_NAME = "demo"
+# Fixed member times keep the archives byte-for-byte reproducible.
+_MTIME = 1655942400  # 2022-06-23, the date of the last AcousticBrainz dumps
+_COPYING = b"Synthetic data written by albumrec's demo world generator; dedicated to the public domain (CC0).\n"
+
+
+def _member(name: str, data: bytes) -> tuple[tarfile.TarInfo, io.BytesIO]:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), _MTIME, 0o644
+    return info, io.BytesIO(data)
+
+
+def write_tar_zst(path: Path, members: Iterable[tuple[str, bytes]], level: int = 3) -> Path:
+    """A `.tar.zst` of the members, written to a temporary name and renamed when complete."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    compressor = zstandard.ZstdCompressor(level=level, threads=-1)
+    with open(temporary, "wb") as handle, compressor.stream_writer(handle, closefd=False) as compressed:
+        with tarfile.open(fileobj=compressed, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for name, data in members:
+                tar.addfile(*_member(name, data))
+    os.replace(temporary, path)
+    return path
+
+
+def write_tar_xz(path: Path, members: Iterable[tuple[str, bytes]], preset: int = 6) -> Path:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with lzma.open(temporary, "wb", preset=preset) as compressed:
+        with tarfile.open(fileobj=compressed, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for name, data in members:
+                tar.addfile(*_member(name, data))
+    os.replace(temporary, path)
+    return path
+
+
+def _split(items: list[str], parts: int) -> list[list[str]]:
+    size, extra = divmod(len(items), parts)
+    chunks, start = [], 0
+    for index in range(parts):
+        end = start + size + (1 if index < extra else 0)
+        chunks.append(items[start:end])
+        start = end
+    return [chunk for chunk in chunks if chunk] or [[]]
+
+
+def json_dump_members(
+    kind: str, mbids: list[str], documents: Mapping[str, dict], resubmissions: Mapping[str, dict], folder: str
+) -> Iterator[tuple[str, bytes]]:
+    for mbid in mbids:
+        for offset, source in ((0, documents), (1, resubmissions)):
+            if mbid in source:
+                name = f"{folder}/{kind}/{mbid[0:2]}/{mbid[2]}/{mbid}-{offset}.json"
+                yield name, orjson.dumps(source[mbid])
+    yield f"{folder}/COPYING", _COPYING
+
+
+def write_json_dumps(
+    folder: Path,
+    kind: str,
+    documents: Mapping[str, dict],
+    resubmissions: Mapping[str, dict],
+    archives: int,
+    name: str = DUMP_NAME,
+) -> list[Path]:
+    """One kind's JSON dump as `archives` archives, split by recording id."""
+    dump = f"acousticbrainz-{kind}-json-{name}"
+    mbids = sorted(set(documents) | set(resubmissions))
+    return [
+        write_tar_zst(folder / f"{dump}-{number}.tar.zst", json_dump_members(kind, chunk, documents, resubmissions, dump))
+        for number, chunk in enumerate(_split(mbids, archives))
+    ]
+
+
+def _text(value: object) -> str:
+    return "" if value is None else repr(value) if isinstance(value, float) else str(value)
+
+
+def csv_dump_lines(kind: str, documents: Iterable[tuple[str, int, dict]]) -> Iterator[str]:
+    """The lines of one CSV feature dump from low-level documents (mbid, offset, document)."""
+    yield ",".join(CSV_KINDS[kind]) + "\r\n"
+    for mbid, offset, document in documents:
+        lowlevel, rhythm, tonal = document["lowlevel"], document["rhythm"], document["tonal"]
+        if kind == "lowlevel":
+            values = [lowlevel.get("average_loudness"), lowlevel.get("dynamic_complexity"), lowlevel["mfcc"]["mean"][0]]
+        elif kind == "rhythm":
+            first = rhythm.get("bpm_histogram_first_peak_bpm", {})
+            second = rhythm.get("bpm_histogram_second_peak_bpm", {})
+            values = [
+                rhythm.get("bpm"), first.get("mean"), first.get("median"), second.get("mean"), second.get("median"),
+                rhythm.get("danceability"), rhythm.get("onset_rate"),
+            ]
+        else:
+            values = [
+                tonal.get("key_key"), tonal.get("key_scale"), tonal.get("tuning_frequency"),
+                tonal.get("tuning_equal_tempered_deviation"),
+            ]
+        yield ",".join([mbid, str(offset), *(_text(value) for value in values)]) + "\r\n"
+
+
+def write_csv_dumps(
+    folder: Path, documents: Mapping[str, dict], resubmissions: Mapping[str, dict], name: str = DUMP_NAME
+) -> list[Path]:
+    """The lowlevel, rhythm and tonal CSV feature dumps of the low-level documents, one archive each."""
+    dump = f"acousticbrainz-lowlevel-features-{name}"
+    rows = [
+        (mbid, offset, source[mbid])
+        for mbid in sorted(set(documents) | set(resubmissions))
+        for offset, source in ((0, documents), (1, resubmissions))
+        if mbid in source
+    ]
+    written = []
+    for kind in CSV_KINDS:
+        text = "".join(csv_dump_lines(kind, rows)).encode("utf-8")
+        members = [(f"{dump}/{dump}-{kind}.csv", text), (f"{dump}/COPYING", _COPYING)]
+        written.append(write_tar_zst(folder / f"{dump}-{kind}.tar.zst", members))
+    return written
+
+
+def write_acousticbrainz_dumps(
+    folder: Path,
+    documents: Mapping[str, Mapping[str, dict]],
+    resubmissions: Mapping[str, Mapping[str, dict]],
+    archives_per_kind: int,
+    name: str = DUMP_NAME,
+) -> list[Path]:
+    """JSON dumps of both kinds and the CSV feature dumps, into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind in ("lowlevel", "highlevel"):
+        written += write_json_dumps(folder, kind, documents[kind], resubmissions.get(kind, {}), archives_per_kind, name)
+    written += write_csv_dumps(folder, documents["lowlevel"], resubmissions.get("lowlevel", {}), name)
+    return written
+
+
+def release_dump_members(releases: Iterable[dict]) -> Iterator[tuple[str, bytes]]:
+    yield "TIMESTAMP", b"2022-06-23 00:00:00+00\n"
+    yield "COPYING", _COPYING
+    yield "mbdump/release", b"".join(orjson.dumps(release) + b"\n" for release in releases)
+
+
+def write_release_dump(path: Path, releases: Iterable[dict]) -> Path:
+    """The MusicBrainz JSON dump's release archive, `release.tar.xz`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_tar_xz(path, release_dump_members(releases))

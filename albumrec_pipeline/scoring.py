@@ -1,0 +1,89 @@
+"""Score tracks with a materialized taste model, outside Dagster.
+
+    from albumrec_pipeline.scoring import load_taste_model
+
+    model = load_taste_model()                 # or load_taste_model("s3://bucket/albumrec")
+    probabilities = model.like_probability(rows)
+
+`rows` is a DataFrame of raw feature rows with the columns of the original project's enriched
+CSV (`mbid, danceable, genre_dortmund_alternative, ..., mfcc_13, release_year, ...`); extra
+columns are ignored. The result holds one like-probability per row, in row order.
+Rows or models whose feature schema does not match are refused with `FeatureSchemaError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from upath import UPath
+
+from albumrec_pipeline.core.dataset import encode_columns, raw_columns_for
+from albumrec_pipeline.core.feature_columns import CATEGORICAL_VOCABULARIES
+from albumrec_pipeline.core.model_artifacts import FeatureSchemaError, FittedScaler, TrainedPreferenceModel
+from albumrec_pipeline.settings import WAREHOUSE_DIR
+from albumrec_pipeline.storage.atomic import read_parquet
+
+__all__ = ["FeatureSchemaError", "TasteModel", "load_taste_model"]
+
+
+@dataclass
+class TasteModel:
+    scaler: FittedScaler
+    model: TrainedPreferenceModel
+
+    def __post_init__(self) -> None:
+        if self.scaler.feature_columns != self.model.feature_columns:
+            raise FeatureSchemaError(
+                "the scaler and the network were fitted on different feature columns; "
+                "materialize feature_scaler and preference_model together"
+            )
+        if len(self.scaler.input_names) != self.model.network.input_size:
+            raise FeatureSchemaError(
+                f"the scaler produces {len(self.scaler.input_names)} inputs, the network reads "
+                f"{self.model.network.input_size}"
+            )
+
+    @property
+    def required_columns(self) -> list[str]:
+        return raw_columns_for(self.scaler.feature_columns)
+
+    def check_rows(self, rows: pd.DataFrame) -> None:
+        """Raise FeatureSchemaError naming what is wrong: missing columns, non-numbers, unknown keys."""
+        missing = [column for column in self.required_columns if column not in rows.columns]
+        if missing:
+            raise FeatureSchemaError(f"rows lack {len(missing)} feature column(s) the model reads: {missing[:8]}")
+        for column in self.required_columns:
+            values = rows[column]
+            if column in CATEGORICAL_VOCABULARIES:
+                unknown = ~values.isin(CATEGORICAL_VOCABULARIES[column])
+                problem = "values outside " + "/".join(CATEGORICAL_VOCABULARIES[column])
+            else:
+                numbers = pd.to_numeric(values, errors="coerce")
+                unknown = numbers.isna() | ~np.isfinite(numbers.fillna(0).to_numpy(dtype="float64"))
+                problem = "missing or non-numeric values"
+            if unknown.any():
+                positions = np.flatnonzero(unknown.to_numpy())[:5].tolist()
+                raise FeatureSchemaError(f"column {column!r} has {problem} at row positions {positions}")
+
+    def like_probability(self, rows: pd.DataFrame) -> np.ndarray:
+        self.check_rows(rows)
+        numeric = rows.copy()
+        for column in self.required_columns:
+            if column not in CATEGORICAL_VOCABULARIES:
+                numeric[column] = pd.to_numeric(numeric[column])
+        encoded = encode_columns(numeric, self.scaler.feature_columns)
+        return self.model.like_probability(self.scaler.transform(encoded)).astype("float64")
+
+
+def load_taste_model(warehouse: str | UPath = WAREHOUSE_DIR) -> TasteModel:
+    """The scaler and network last materialized into `warehouse` (the IO manager's base path)."""
+    base = UPath(warehouse)
+    paths = {name: base / f"{name}.parquet" for name in ("feature_scaler", "preference_model")}
+    for name, path in paths.items():
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: materialize {name} first")
+    scaler = FittedScaler.load(read_parquet(paths["feature_scaler"]), base / "feature_scaler")
+    model = TrainedPreferenceModel.load(read_parquet(paths["preference_model"]), base / "preference_model")
+    return TasteModel(scaler, model)

@@ -1,0 +1,191 @@
+"""AcousticBrainz dump archives -> feature tables; which submission of a recording is used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+
+from albumrec_pipeline.core.archives import ArchiveStream
+from albumrec_pipeline.core.catalog import AUDIO_COLUMNS, recording_features_sql
+from albumrec_pipeline.core.documents import track_row_from_documents
+from albumrec_pipeline.core.feature_columns import COMPACT_LOWLEVEL_COLUMNS, HIGHLEVEL_COLUMNS
+from albumrec_pipeline.core.feature_dumps import (
+    HIGHLEVEL,
+    LOWLEVEL,
+    TABLE_SCHEMAS,
+    IngestCounts,
+    TableBatcher,
+    document_identity,
+    ingest_feature_archive,
+)
+from albumrec_pipeline.demo.dump_writer import csv_dump_lines, write_tar_zst
+from albumrec_pipeline_tests.catalog_files import ingest_feature_folder, sources
+from albumrec_pipeline_tests.factories import highlevel_document, lowlevel_document, recording_id
+
+
+def _path(kind: str, mbid: str, offset: int) -> str:
+    return f"acousticbrainz-{kind}-json-20220623/{kind}/{mbid[0:2]}/{mbid[2]}/{mbid}-{offset}.json"
+
+
+def test_document_paths() -> None:
+    mbid = recording_id(3)
+    assert document_identity(_path("lowlevel", mbid, 2)) == ("lowlevel", mbid, 2)
+    # Older dumps nest the folders the other way round; the file name is what counts.
+    assert document_identity(f"dump/highlevel/{mbid[0]}/{mbid[0:2]}/{mbid}-0.json") == ("highlevel", mbid, 0)
+    assert document_identity("acousticbrainz-lowlevel-json-20220623/COPYING") is None
+    assert document_identity(f"dump/lowlevel/xx/{mbid}.json") is None
+
+
+def test_archive_members_go_to_their_table(tmp_path: Path) -> None:
+    good, broken = recording_id(1), recording_id(2)
+    missing_key = lowlevel_document()
+    del missing_key["tonal"]["key_key"]
+    members = [
+        (_path("lowlevel", good, 0), orjson.dumps(lowlevel_document(shift=1.0))),
+        (_path("highlevel", good, 0), orjson.dumps(highlevel_document(0.5))),
+        (_path("lowlevel", broken, 0), orjson.dumps(missing_key)),
+        (_path("highlevel", broken, 0), b"{not json"),
+        ("acousticbrainz-lowlevel-json-20220623/COPYING", b"CC0"),
+    ]
+    archive = write_tar_zst(tmp_path / "mixed.tar.zst", members)
+    batches: dict[str, list] = {LOWLEVEL: [], HIGHLEVEL: []}
+    counts = ingest_feature_archive(ArchiveStream(archive), lambda kind, batch: batches[kind].append(batch), IngestCounts())
+    assert counts.documents == {LOWLEVEL: 1, HIGHLEVEL: 1}
+    assert counts.unusable == 2 and counts.other_members == 1
+    assert any("tonal.key_key is missing" in problem for problem in counts.problems)
+    assert any("not valid JSON" in problem for problem in counts.problems)
+    lowlevel = batches[LOWLEVEL][0].to_pandas()
+    expected = track_row_from_documents(good, lowlevel_document(shift=1.0), highlevel_document(0.5))
+    row = lowlevel.iloc[0]
+    assert row["mbid"] == good and row["submission_offset"] == 0
+    for column in ("bpm", "key_key", "mfcc_1", "duration", "artist"):
+        assert row[column] == expected[column]
+    assert batches[HIGHLEVEL][0].schema == TABLE_SCHEMAS[HIGHLEVEL]
+
+
+def test_a_batch_keeps_the_lowest_offset_and_is_cut_between_recordings() -> None:
+    batcher = TableBatcher(TABLE_SCHEMAS[HIGHLEVEL], batch_rows=2)
+    rows = lambda mbid, offset: {"mbid": mbid, "submission_offset": offset}  # noqa: E731
+    assert batcher.add(rows("a", 1)) is None
+    assert batcher.add(rows("a", 0)) is None  # same recording, lower offset: replaces
+    assert batcher.add(rows("b", 0)) is None
+    assert batcher.add(rows("b", 3)) is None  # b's later submission joins b, the batch is not cut inside b
+    full = batcher.add(rows("c", 0))
+    assert full is not None and full.to_pydict()["submission_offset"] == [0, 0]
+    assert batcher.duplicates_dropped == 2
+
+
+def _chosen(files: dict[str, list[str]], require_highlevel: bool = True) -> pd.DataFrame:
+    tables = sources(files)
+    connection = duckdb.connect()
+    try:
+        return connection.execute(recording_features_sql(tables["lowlevel"], tables["highlevel"], None, require_highlevel)).df()
+    finally:
+        connection.close()
+
+
+def test_the_lowest_offset_wins_across_archives(tmp_path: Path) -> None:
+    mbid = recording_id(7)
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    # Offsets 2 and 0 in one archive, 1 in another; the high-level one only at offset 1.
+    write_tar_zst(dumps / "a.tar.zst", [
+        (_path("lowlevel", mbid, 2), orjson.dumps(lowlevel_document(shift=2.0))),
+        (_path("lowlevel", mbid, 0), orjson.dumps(lowlevel_document(shift=0.0))),
+    ])
+    write_tar_zst(dumps / "b.tar.zst", [
+        (_path("lowlevel", mbid, 1), orjson.dumps(lowlevel_document(shift=1.0))),
+        (_path("highlevel", mbid, 1), orjson.dumps(highlevel_document(0.3))),
+    ])
+    # Batches of one row: nothing is resolved while ingesting, all of it when reading.
+    files = ingest_feature_folder(dumps, tmp_path / "tables", batch_rows=1)
+    chosen = _chosen(files)
+    assert len(chosen) == 1
+    expected = track_row_from_documents(mbid, lowlevel_document(shift=0.0), highlevel_document(0.3))
+    row = chosen.iloc[0]
+    assert list(chosen.columns) == AUDIO_COLUMNS
+    for column in AUDIO_COLUMNS:
+        assert row[column] == pytest.approx(expected[column]) if isinstance(expected[column], float) else row[column] == expected[column]
+
+
+def _csv_archive(folder: Path, kind: str, lines: list[str]) -> None:
+    name = f"acousticbrainz-lowlevel-features-20220623-{kind}"
+    text = "".join(lines).encode()
+    write_tar_zst(folder / f"{name}.tar.zst", [(f"acousticbrainz-lowlevel-features-20220623/{name}.csv", text)])
+
+
+def test_csv_dumps_give_compact_rows(tmp_path: Path) -> None:
+    complete, gaps, json_too = recording_id(1), recording_id(2), recording_id(3)
+    documents = [(complete, 0, lowlevel_document(key="D", scale="minor", shift=1.0)), (json_too, 0, lowlevel_document())]
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    for kind in ("lowlevel", "rhythm", "tonal"):
+        lines = list(csv_dump_lines(kind, documents))
+        # A submission whose tonal line has an unknown key and whose rhythm line has text for a number,
+        # then a complete later submission of the same recording, a line with a bad id, a blank value.
+        if kind == "tonal":
+            lines += [f"{gaps},0,H,major,440.0,\r\n", f"{gaps},1,E,minor,,\r\n", "not-an-id,0,C,major,,\r\n"]
+        elif kind == "rhythm":
+            lines += [f"{gaps},0,fast,,,,,,\r\n", f"{gaps},1,97.5,,,,,0.9,\r\n"]
+        else:
+            lines += [f"{gaps},0,0.5,3.0,-600\r\n", f"{gaps},1,0.6,2.0,-610.5\r\n"]
+        _csv_archive(dumps, kind, lines)
+    write_tar_zst(dumps / "json.tar.zst", [(_path("lowlevel", json_too, 0), orjson.dumps(lowlevel_document()))])
+    files = ingest_feature_folder(dumps, tmp_path / "tables")
+    chosen = _chosen(files, require_highlevel=False).set_index("mbid")
+
+    assert set(chosen.index) == {complete, gaps, json_too}
+    row = chosen.loc[complete]
+    assert (row["key_key"], row["key_scale"]) == ("D", "minor")
+    assert row["bpm"] == 121.0 and row["mfcc_1"] == -684.0 and row["average_loudness"] == 0.8
+    # Compact columns only: the rest of a CSV row stays empty.
+    assert pd.isna(row["chords_key"]) and pd.isna(row["spectral_centroid"]) and pd.isna(row["danceable"])
+    # Submission 0 of `gaps` lacks a usable key and bpm, so submission 1 is the lowest complete one.
+    assert chosen.loc[gaps, "bpm"] == 97.5 and chosen.loc[gaps, "key_key"] == "E" and chosen.loc[gaps, "mfcc_1"] == -610.5
+    # A JSON document, which has every low-level column, wins over CSV lines of the same recording.
+    assert chosen.loc[json_too, "chords_key"] == "C"
+
+
+def test_a_model_trains_on_the_compact_feature_set(tmp_path: Path) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from albumrec_pipeline.core.albums import score_feature_batches
+    from albumrec_pipeline.core.dataset import encode_features
+    from albumrec_pipeline.core.feature_columns import compact_encoded_feature_columns
+    from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel
+    from albumrec_pipeline.core.training import TrainingSettings, train_preference_network
+    from albumrec_pipeline.demo.dump_writer import write_csv_dumps
+    from albumrec_pipeline.demo.world import DemoWorldSpec, build_demo_world
+
+    world = build_demo_world(DemoWorldSpec.small())
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    write_csv_dumps(dumps, world.lowlevel_documents, world.resubmissions["lowlevel"])
+    chosen = _chosen(ingest_feature_folder(dumps, tmp_path / "tables"), require_highlevel=False)
+    assert chosen[COMPACT_LOWLEVEL_COLUMNS].notna().all().all()
+    assert chosen[HIGHLEVEL_COLUMNS].isna().all().all()
+
+    truth = world.truth.set_index("recording_id")
+    rows = chosen.assign(release_year=chosen["mbid"].map(truth["release_year"]).astype("float64"))
+    labels = rows["mbid"].map(truth["liked"]).to_numpy()
+    artists = rows["mbid"].map(truth["artist_id"])
+    held_out = artists.isin(sorted(set(artists))[::4]).to_numpy()
+    columns = compact_encoded_feature_columns()
+    encoded = encode_features(rows)[columns]
+    scaler = FittedScaler.fit(encoded[~held_out])
+    settings = TrainingSettings(epochs=60, evaluate_every=5, early_stopping_patience=0, seed=0)
+    outcome = train_preference_network(
+        scaler.transform(encoded[~held_out]), labels[~held_out], scaler.transform(encoded[held_out]), labels[held_out], settings
+    )
+    model = TrainedPreferenceModel(outcome.network, columns, outcome.history)
+    scored = pd.concat(score_feature_batches([rows], scaler, model))
+    # Every compact row is scored by a compact model (and none by the full one, which lacks its columns).
+    assert len(scored) == len(rows)
+    held = scored.set_index("recording_id").loc[rows.loc[held_out, "mbid"], "like_probability"]
+    auc = roc_auc_score(labels[held_out], held.to_numpy())
+    assert np.isfinite(auc) and auc > 0.5

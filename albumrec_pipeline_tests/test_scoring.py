@@ -1,0 +1,68 @@
+import numpy as np
+import pandas as pd
+import pytest
+from upath import UPath
+
+from albumrec_pipeline.core.documents import track_row_from_documents
+from albumrec_pipeline.core.feature_sets import feature_set_columns
+from albumrec_pipeline.core.model_artifacts import FeatureSchemaError, FittedScaler, TrainedPreferenceModel
+from albumrec_pipeline.core.network import PreferenceNet
+from albumrec_pipeline.scoring import TasteModel, load_taste_model
+from albumrec_pipeline_tests.factories import highlevel_document, lowlevel_document, recording_id
+
+
+def raw_rows(count: int) -> pd.DataFrame:
+    rows = pd.DataFrame(
+        [track_row_from_documents(recording_id(n), lowlevel_document(shift=n % 7), highlevel_document(n / 10)) for n in range(count)]
+    )
+    rows["release_year"] = 1990.0 + np.arange(count) % 20
+    return rows
+
+
+def materialized(tmp_path, feature_set: str, method: str) -> UPath:
+    rows = raw_rows(30)
+    from albumrec_pipeline.core.dataset import encode_features
+
+    scaler = FittedScaler.fit(encode_features(rows)[feature_set_columns(feature_set)], method)
+    network = PreferenceNet(len(scaler.input_names), (8,))
+    model = TrainedPreferenceModel(network, scaler.feature_columns, pd.DataFrame({"epoch": [1]}), input_names=scaler.input_names)
+    warehouse = UPath(tmp_path)
+    for name, artifact in (("feature_scaler", scaler), ("preference_model", model)):
+        artifact.save_native(warehouse / name)
+        artifact.summary_table().to_parquet(warehouse / f"{name}.parquet")
+    return warehouse
+
+
+@pytest.mark.parametrize(("feature_set", "method"), [("audio", "piecewise:4"), ("all", "minmax")])
+def test_materialized_model_scores_raw_rows(tmp_path, feature_set, method):
+    taste = load_taste_model(materialized(tmp_path, feature_set, method))
+    rows = raw_rows(5)
+    probabilities = taste.like_probability(rows)
+    assert probabilities.shape == (5,) and ((probabilities > 0) & (probabilities < 1)).all()
+    # extra columns and column order do not matter
+    shuffled = rows[list(reversed(rows.columns))].assign(extra="x")
+    assert np.allclose(taste.like_probability(shuffled), probabilities)
+
+
+def test_rows_that_do_not_match_the_schema_are_refused(tmp_path):
+    taste = load_taste_model(materialized(tmp_path, "all", "minmax"))
+    rows = raw_rows(3)
+    with pytest.raises(FeatureSchemaError, match="lack 1 feature column"):
+        taste.like_probability(rows.drop(columns="bpm"))
+    with pytest.raises(FeatureSchemaError, match=r"'bpm' has missing or non-numeric values at row positions \[1\]"):
+        taste.like_probability(rows.assign(bpm=[120.0, np.nan, 100.0]))
+    with pytest.raises(FeatureSchemaError, match="'key_key' has values outside"):
+        taste.like_probability(rows.assign(key_key=["C", "H", "D"]))
+
+
+def test_a_scaler_and_network_that_disagree_are_refused():
+    scaler = FittedScaler.fit(pd.DataFrame({"a": [0.0, 1.0], "b": [1.0, 2.0]}))
+    with pytest.raises(FeatureSchemaError, match="different feature columns"):
+        TasteModel(scaler, TrainedPreferenceModel(PreferenceNet(2), ["a", "c"], pd.DataFrame()))
+    with pytest.raises(FeatureSchemaError, match="produces 2 inputs"):
+        TasteModel(scaler, TrainedPreferenceModel(PreferenceNet(3), ["a", "b"], pd.DataFrame()))
+
+
+def test_a_missing_warehouse_says_what_to_materialize(tmp_path):
+    with pytest.raises(FileNotFoundError, match="materialize feature_scaler first"):
+        load_taste_model(tmp_path)
