@@ -69,3 +69,40 @@ def test_reference_csv_reads(shared_dir):
     audio, metadata = read_enriched_csv(shared_dir / "datasets" / "reference_track_features.csv")
     assert len(audio) == 1254 and metadata["mbid"].is_unique
     assert audio["bpm"].notna().all()
+
+
+def test_raw_track_features_can_come_from_an_enriched_csv(tmp_path):
+    import dagster as dg
+
+    from albumrec_pipeline.assets.ingest import liked_tracks, raw_track_features
+    from albumrec_pipeline.resources.feature_sources import ReleaseCatalog, TrackFeatureSource
+    from albumrec_pipeline.storage.parquet_io_manager import ParquetWarehouse
+
+    rows = []
+    for number, mbid in enumerate(["a4ce8277-a761-4b15-a4da-9ce11ae4770a", "56eed245-33c6-4121-b66d-0456338f691b"]):
+        row = {column: 0.5 for column in RAW_TRACK_COLUMNS}
+        row.update(mbid=mbid, artist=f"Band {number}", key_key="C", key_scale="major", chords_key="D",
+                   chords_scale="minor", release_year=1990 + number, release_title="LP", recording_title=f"Song {number}")
+        rows.append(row | {"liked": number})
+    enriched = tmp_path / "enriched.csv"
+    pd.DataFrame(rows).to_csv(enriched, index=False)
+
+    class Unused(TrackFeatureSource, ReleaseCatalog):
+        pass
+
+    result = dg.materialize(
+        [liked_tracks, raw_track_features],
+        resources={"io_manager": ParquetWarehouse(base_path=str(tmp_path / "warehouse")), "track_features": Unused(), "release_catalog": Unused()},
+        run_config=dg.RunConfig(
+            {
+                "liked_tracks": {"config": {"csv_path": str(enriched)}},
+                "raw_track_features": {"config": {"enriched_csv_path": str(enriched)}},
+            }
+        ),
+        selection=[liked_tracks, raw_track_features],
+    )
+    assert result.success
+    table = pd.read_parquet(tmp_path / "warehouse" / "raw_track_features.parquet")
+    assert list(table.columns) == RAW_TRACK_COLUMNS + ["liked"]
+    assert table.set_index("mbid")["recording_title"].to_dict()["56eed245-33c6-4121-b66d-0456338f691b"] == "Song 1"
+    assert table["liked"].tolist() == [0, 1]

@@ -14,11 +14,12 @@ from pydantic import Field
 
 from albumrec_pipeline.core.archives import ArchiveReadError, ArchiveStream
 from albumrec_pipeline.core.dataset import assemble_raw_track_features
+from albumrec_pipeline.core.enriched_csv import read_enriched_csv
 from albumrec_pipeline.core.feature_dumps import HIGHLEVEL, LOWLEVEL, TABLE_SCHEMAS, IngestCounts, ingest_feature_archive
 from albumrec_pipeline.core.liked_tracks import read_liked_tracks
 from albumrec_pipeline.core.releases import CATALOG_TRACK_SCHEMA, RELEASE_SCHEMA, ReleaseIngestCounts, ingest_release_archive
 from albumrec_pipeline.resources.dumps import CatalogEngine, DumpArchives
-from albumrec_pipeline.resources.feature_sources import ReleaseCatalog, TrackFeatureSource
+from albumrec_pipeline.resources.feature_sources import ReleaseCatalog, TrackFeatureFetch, TrackFeatureSource
 from albumrec_pipeline.settings import DEMO_WORLD_DIR
 from albumrec_pipeline.storage.tables import StagedTable
 
@@ -245,9 +246,18 @@ def liked_tracks(context: dg.AssetExecutionContext, config: LikedTracksConfig) -
     return table
 
 
+class RawTrackFeaturesConfig(dg.Config):
+    enriched_csv_path: str = Field(
+        default="",
+        description="Optional: the original project's enriched CSV (reference_track_features.csv format). "
+        "When set, the labelled tracks' features and metadata are read from it instead of the sources.",
+    )
+
+
 @dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version="2", deps=CATALOG_TABLES)
 def raw_track_features(
     context: dg.AssetExecutionContext,
+    config: RawTrackFeaturesConfig,
     liked_tracks: pd.DataFrame,
     track_features: TrackFeatureSource,
     release_catalog: ReleaseCatalog,
@@ -261,8 +271,13 @@ def raw_track_features(
     left out.
     """
     recording_ids = liked_tracks["mbid"].tolist()
-    fetched = track_features.fetch_track_features(recording_ids, log=context.log.info)
-    metadata = release_catalog.recording_metadata(recording_ids)
+    if config.enriched_csv_path:
+        audio, metadata = read_enriched_csv(config.enriched_csv_path)
+        fetched = TrackFeatureFetch(audio, sorted(set(recording_ids) - set(audio["mbid"])), {})
+        context.log.info(f"features and metadata from {config.enriched_csv_path}")
+    else:
+        fetched = track_features.fetch_track_features(recording_ids, log=context.log.info)
+        metadata = release_catalog.recording_metadata(recording_ids)
     table = assemble_raw_track_features(liked_tracks, fetched.rows, metadata)
     for recording_id, problem in list(fetched.unusable.items())[:20]:
         context.log.warning(f"skipped: {problem}")
