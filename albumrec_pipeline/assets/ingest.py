@@ -77,6 +77,31 @@ def _failure(error: ArchiveReadError, read: str) -> dg.Failure:
     )
 
 
+def _read_archive(
+    read: Callable[[], None],
+    staged: dict[str, StagedTable],
+    config: ArchiveIngestConfig,
+    describe: Callable[[], str],
+    read_so_far: Callable[[], str],
+    log: Callable[[str], None],
+) -> bool:
+    """Run `read` over an archive; True when it reached the end.
+
+    On a damaged archive the partition fails and the staged tables are discarded, unless
+    `accept_truncated` is set: then what was read before the damage is kept and False returned.
+    """
+    try:
+        read()
+    except ArchiveReadError as error:
+        if not config.accept_truncated:
+            for table in staged.values():
+                table.discard()
+            raise _failure(error, read_so_far()) from error
+        log(f"{error} Keeping the {describe()} read before the damage.")
+        return False
+    return True
+
+
 def acousticbrainz_archive_assets(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """Low- and high-level feature tables from one AcousticBrainz dump archive per partition."""
 
@@ -122,18 +147,16 @@ def acousticbrainz_archive_assets(partitions: dg.PartitionsDefinition) -> dg.Ass
             )
 
         progress = _ArchiveProgress(stream, describe, context.log.info)
-        complete = True
-        try:
-            ingest_feature_archive(
+        complete = _read_archive(
+            lambda: ingest_feature_archive(
                 stream, lambda kind, batch: staged[kind].write(batch), counts, config.batch_rows, on_member=progress
-            )
-        except ArchiveReadError as error:
-            if not config.accept_truncated:
-                for table in staged.values():
-                    table.discard()
-                raise _failure(error, f"{counts.documents[LOWLEVEL] + counts.documents[HIGHLEVEL]:,} documents") from error
-            context.log.warning(f"{error} Keeping the {describe()} read before the damage.")
-            complete = False
+            ),
+            staged,
+            config,
+            describe,
+            lambda: f"{counts.documents[LOWLEVEL] + counts.documents[HIGHLEVEL]:,} documents",
+            context.log.warning,
+        )
         progress(final=True)
         for problem in counts.problems:
             context.log.warning(f"unusable document: {problem}")
@@ -203,22 +226,20 @@ def musicbrainz_archive_assets(partitions: dg.PartitionsDefinition) -> dg.Assets
             )
 
         progress = _ArchiveProgress(stream, describe, context.log.info)
-        complete = True
-        try:
-            ingest_release_archive(
+        complete = _read_archive(
+            lambda: ingest_release_archive(
                 stream,
                 lambda table, batch: staged[table].write(batch),
                 counts,
                 max(1, config.batch_rows // 4),
                 on_progress=progress,
-            )
-        except ArchiveReadError as error:
-            if not config.accept_truncated:
-                for table in staged.values():
-                    table.discard()
-                raise _failure(error, f"{counts.releases:,} releases") from error
-            context.log.warning(f"{error} Keeping the {describe()} read before the damage.")
-            complete = False
+            ),
+            staged,
+            config,
+            describe,
+            lambda: f"{counts.releases:,} releases",
+            context.log.warning,
+        )
         progress(final=True)
         for problem in counts.problems:
             context.log.warning(f"unusable release: {problem}")
