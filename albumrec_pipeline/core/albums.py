@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from albumrec_pipeline.core.dataset import encode_features
+from albumrec_pipeline.core.dataset import encode_columns, raw_columns_for
 from albumrec_pipeline.core.feature_columns import (
     CATEGORICAL_VOCABULARIES,
     NUMERIC_AUDIO_COLUMNS,
@@ -71,24 +71,12 @@ def score_tracks(
     """Like-probability for each raw feature row (enriched-CSV columns), in row order."""
     if scaler.feature_columns != model.feature_columns:
         raise FeatureSchemaError("the scaler and the network were fitted on different feature columns")
-    encoded = encode_features(features)
+    encoded = encode_columns(features, scaler.feature_columns)
     scores = [
         model.like_probability(scaler.transform(encoded.iloc[start : start + batch_size]))
         for start in range(0, len(encoded), batch_size)
     ]
     return np.concatenate(scores) if scores else np.empty(0, dtype="float32")
-
-
-def model_raw_columns(scaler: FittedScaler) -> list[str]:
-    """The raw feature columns the fitted model reads (the full set, or a subset such as the compact one)."""
-    wanted = set(scaler.feature_columns)
-    columns = [column for column in NUMERIC_AUDIO_COLUMNS if column in wanted]
-    columns += [
-        column
-        for column, vocabulary in CATEGORICAL_VOCABULARIES.items()
-        if any(f"{column}_{value}" in wanted for value in vocabulary)
-    ]
-    return columns
 
 
 def fill_missing_years(features: pd.DataFrame, scaler: FittedScaler, in_place: bool = False) -> pd.DataFrame:
@@ -114,7 +102,7 @@ def score_feature_batches(
     Rows missing a column the model reads (a compact-only recording under a full model) are left
     out: they count as tracks without features.
     """
-    needed = [column for column in model_raw_columns(scaler) if column != RELEASE_YEAR_COLUMN]
+    needed = [column for column in raw_columns_for(scaler.feature_columns) if column != RELEASE_YEAR_COLUMN]
     for batch in batches:
         usable = batch.dropna(subset=needed)
         if usable.empty:
