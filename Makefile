@@ -15,9 +15,11 @@ $(INSTALLED): pyproject.toml
 
 setup: $(INSTALLED)
 
+# Pools: at most one step at a time, across all runs, in each pool (the live-service assets share
+# one), so concurrent runs never add up to more than a service's rate limit.
 $(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p "$(DAGSTER_HOME)"
-	printf 'telemetry:\n  enabled: false\n' > "$@"
+	printf 'telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n' > "$@"
 
 # The demo's archives are a few megabytes: ingesting them one after the other in this process is
 # quicker than starting processes for them. For real dumps: albumrec materialize (parallel runs).

@@ -3,6 +3,9 @@
     albumrec materialize [--workers N] [--executor multiprocess|in_process]
                                          ingest every dump archive, then everything else
     albumrec top [--count 10]            the best recommended albums in the warehouse
+    albumrec feedback ID --liked|--disliked
+                                         mark a recommended album (release group or release id)
+                                         or a recording liked or disliked; the next model learns it
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from upath import UPath
 from albumrec_pipeline.settings import (
     ACOUSTICBRAINZ_DUMPS_DIR,
     DATA_DIR,
+    FEEDBACK_CSV,
     MUSICBRAINZ_DUMPS_DIR,
     SCRATCH_DIR,
     WAREHOUSE_DIR,
@@ -42,6 +46,27 @@ def top_albums_text(warehouse: UPath, count: int) -> str:
     header = f"{len(recommended)} of {len(albums)} candidate albums recommended; top {min(count, len(recommended))}:"
     table = recommended[SHOWN_COLUMNS].head(count).to_markdown(index=False, floatfmt=".2f")
     return f"{header}\n{table}"
+
+
+def record_feedback_text(warehouse: UPath, feedback_path: Path, identifier: str, liked: bool) -> str:
+    """Mark an album of the last search (all its tracks) or one recording in the feedback file."""
+    from albumrec_pipeline.core.feedback import album_recordings, record_feedback
+
+    path = warehouse / "candidate_albums.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run the album search first (make demo)")
+    kind, rows = album_recordings(read_parquet(path), identifier)
+    written = record_feedback(feedback_path, rows["recording_id"].astype("str").tolist(), liked)
+    verdict = "liked" if liked else "disliked"
+    what = (
+        f"{len(rows)} tracks of '{rows['album_title'].iloc[0]}' by {rows['album_artist'].iloc[0]}"
+        if kind == "album"
+        else f"recording {rows['recording_id'].iloc[0]}"
+    )
+    return (
+        f"marked {what} {verdict} in {feedback_path} ({len(written)} recordings there); "
+        "the liked-list sensor retrains on it, or materialize liked_tracks and what follows"
+    )
 
 
 def _run_partition(job_name: str, key: str, locations: dict[str, str], executor: str) -> tuple[str, str, bool, float]:
@@ -73,16 +98,21 @@ def run_ingest(locations: dict[str, str], workers: int, executor: str = "multipr
     import dagster as dg
 
     from albumrec_pipeline.definitions import INGEST_JOBS, build_definitions
+    from albumrec_pipeline.resources.source_selection import LIVE_PARTITION
 
     defs = build_definitions(
         locations["acousticbrainz_dumps"], locations["musicbrainz_dumps"], locations["warehouse"], locations["scratch"]
     )
-    runs = [
+    every_run = [
         (job_name, key)
         for job_name in INGEST_JOBS
         for key in defs.resolve_job_def(job_name).partitions_def.get_partition_keys()
     ]
-    if not runs:
+    runs = [(job_name, key) for job_name, key in every_run if key != LIVE_PARTITION]
+    # The live search's AcousticBrainz partition fetches what its MusicBrainz partition found:
+    # those two run after the archives, MusicBrainz first.
+    live_runs = sorted((run for run in every_run if run[1] == LIVE_PARTITION), key=lambda run: run[0] != "ingest_musicbrainz")
+    if not every_run:
         raise FileNotFoundError(
             f"no dump archives in {locations['acousticbrainz_dumps']} or {locations['musicbrainz_dumps']}: "
             "write the demo world (python -m albumrec_pipeline.demo) or set ALBUMREC_ACOUSTICBRAINZ_DUMPS and "
@@ -100,16 +130,20 @@ def run_ingest(locations: dict[str, str], workers: int, executor: str = "multipr
         if not success:
             failed.append(key)
 
-    if workers == 1:
+    if workers == 1 or len(runs) <= 1:
         for job_name, key in runs:
             report(_run_partition(job_name, key, locations, executor))
-        return failed
-    # spawn: a fresh interpreter per worker, not a fork of this one with its threads and handles.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(runs)), mp_context=context) as pool:
-        futures = [pool.submit(_run_partition, job_name, key, locations, executor) for job_name, key in runs]
-        for future in as_completed(futures):
-            report(future.result())
+    else:
+        # spawn: a fresh interpreter per worker, not a fork of this one with its threads and handles.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(runs)), mp_context=context) as pool:
+            futures = [pool.submit(_run_partition, job_name, key, locations, executor) for job_name, key in runs]
+            for future in as_completed(futures):
+                report(future.result())
+    for job_name, key in live_runs:
+        if LIVE_PARTITION in failed:
+            break  # the search failed: there is nothing found to fetch features for
+        report(_run_partition(job_name, key, locations, executor))
     return failed
 
 
@@ -164,7 +198,21 @@ def main(argv: list[str] | None = None) -> int:
     top = commands.add_parser("top", help="print the top recommended albums")
     top.add_argument("--count", type=int, default=10)
     top.add_argument("--warehouse", default=str(WAREHOUSE_DIR), help="the IO manager's base path")
+    feedback = commands.add_parser("feedback", help="mark a recommended album or a recording liked or disliked")
+    feedback.add_argument("id", help="release group or release id from album_recommendations, or a recording id")
+    verdict = feedback.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--liked", action="store_true")
+    verdict.add_argument("--disliked", action="store_true")
+    feedback.add_argument("--warehouse", default=str(WAREHOUSE_DIR), help="the IO manager's base path")
+    feedback.add_argument("--file", default=str(FEEDBACK_CSV), help="the feedback CSV (default $ALBUMREC_FEEDBACK)")
     arguments = parser.parse_args(argv)
+    if arguments.command == "feedback":
+        try:
+            print(record_feedback_text(UPath(arguments.warehouse), Path(arguments.file), arguments.id, arguments.liked))
+        except (FileNotFoundError, LookupError, ValueError) as error:
+            print(f"albumrec: {error}", file=sys.stderr)
+            return 1
+        return 0
     if arguments.command == "materialize":
         try:
             return materialize(max(1, arguments.workers), arguments.executor)

@@ -1,8 +1,13 @@
 """The one Definitions object of the albumrec code location.
 
-Three jobs: `ingest_acousticbrainz` and `ingest_musicbrainz` turn one dump archive (one
-partition) per run into catalog tables; `recommend_albums` materializes everything else, from
-the listener's list to the ranked albums. `albumrec materialize` runs all three in order.
+Jobs: `ingest_acousticbrainz` and `ingest_musicbrainz` turn one dump archive (one partition)
+per run into catalog tables; `recommend_albums` materializes everything else, from the
+listener's list to the ranked albums (`albumrec materialize` runs all three in order);
+`refresh_from_liked_list` is what the liked-list sensor runs when the list or the feedback
+changes; `album_search` re-ranks the catalog and records the day's recommendations, on the
+`daily_album_search` schedule. Declarative automation keeps the downstream assets current when
+a new model or new catalog data lands, and asset checks guard the list, the dataset, the model
+and the ranking.
 """
 
 from __future__ import annotations
@@ -12,16 +17,27 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from albumrec_pipeline.assets import explain, ingest, model, recommend
+from albumrec_pipeline.assets import explain, history, ingest, model, recommend
+from albumrec_pipeline.checks import ALL_CHECKS
 from albumrec_pipeline.resources.dumps import CatalogEngine, DumpArchives, acousticbrainz_archives, musicbrainz_archives
-from albumrec_pipeline.resources.source_selection import source_kind, source_resources
-from albumrec_pipeline.settings import ACOUSTICBRAINZ_DUMPS_DIR, MUSICBRAINZ_DUMPS_DIR, SCRATCH_DIR, WAREHOUSE_DIR
+from albumrec_pipeline.resources.source_selection import live_partitions, source_kind, source_resources
+from albumrec_pipeline.schedules.album_search import build_album_search_schedule
+from albumrec_pipeline.sensors.liked_list import build_liked_list_sensor
+from albumrec_pipeline.settings import (
+    ACOUSTICBRAINZ_DUMPS_DIR,
+    FEEDBACK_CSV,
+    LIKED_TRACKS_CSV,
+    MUSICBRAINZ_DUMPS_DIR,
+    SCRATCH_DIR,
+    WAREHOUSE_DIR,
+)
 from albumrec_pipeline.storage.parquet_io_manager import ParquetWarehouse
 
 if TYPE_CHECKING:
     from dagster._core.definitions.reconstruct import ReconstructableJob
 
 INGEST_JOBS = ("ingest_acousticbrainz", "ingest_musicbrainz")
+ALBUM_SEARCH_ASSETS = ("candidate_albums", "candidate_track_features", "track_scores", "album_recommendations", "album_explanations")
 # The console shows albumrec's own progress lines; every event is still in the run's log.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -37,8 +53,10 @@ def build_definitions(
     The partitions are the archives present when this runs (a static list: reload the code
     location after adding archives).
     """
-    acousticbrainz_partitions = dg.StaticPartitionsDefinition(list(acousticbrainz_archives(acousticbrainz_dumps)))
-    musicbrainz_partitions = dg.StaticPartitionsDefinition(list(musicbrainz_archives(musicbrainz_dumps)))
+    # ALBUMREC_SOURCE=live adds the live search's partition to the archives' (see assets.ingest).
+    live = live_partitions(source_kind())
+    acousticbrainz_partitions = dg.StaticPartitionsDefinition([*acousticbrainz_archives(acousticbrainz_dumps), *live])
+    musicbrainz_partitions = dg.StaticPartitionsDefinition([*musicbrainz_archives(musicbrainz_dumps), *live])
     acousticbrainz_archive = ingest.acousticbrainz_archive_assets(acousticbrainz_partitions)
     musicbrainz_archive = ingest.musicbrainz_archive_assets(musicbrainz_partitions)
     unpartitioned = dg.load_assets_from_modules([ingest, model, recommend, explain])
@@ -61,10 +79,36 @@ def build_definitions(
         description="From the listener's list and the ingested catalog: features, model, reports, ranked albums.",
         config=QUIET_CONSOLE,
     )
+    # Cross-validation is minutes of work and changes nothing downstream: it runs when asked.
+    refresh_from_liked_list = dg.define_asset_job(
+        "refresh_from_liked_list",
+        selection=dg.AssetSelection.assets("liked_tracks").downstream()
+        - dg.AssetSelection.assets("model_evaluation", history.recommendation_history),
+        description="The listener's list and feedback, features, model, reports and ranking: what a changed list affects.",
+        config=QUIET_CONSOLE,
+    )
+    album_search = dg.define_asset_job(
+        "album_search",
+        selection=dg.AssetSelection.assets(*ALBUM_SEARCH_ASSETS, history.recommendation_history),
+        description="Re-rank the catalog with the current model and record the day's recommendations (a dated partition).",
+        config=QUIET_CONSOLE,
+    )
     engine = CatalogEngine(scratch_dir=str(scratch))
     return dg.Definitions(
-        assets=[acousticbrainz_archive, musicbrainz_archive, *unpartitioned],
-        jobs=[ingest_acousticbrainz, ingest_musicbrainz, recommend_albums],
+        assets=[acousticbrainz_archive, musicbrainz_archive, *unpartitioned, history.recommendation_history],
+        asset_checks=ALL_CHECKS,
+        jobs=[ingest_acousticbrainz, ingest_musicbrainz, recommend_albums, refresh_from_liked_list, album_search],
+        schedules=[build_album_search_schedule(album_search)],
+        sensors=[
+            build_liked_list_sensor(refresh_from_liked_list, LIKED_TRACKS_CSV, FEEDBACK_CSV),
+            # Evaluates the assets' automation conditions (the default sensor would start stopped).
+            dg.AutomationConditionSensorDefinition(
+                "keep_recommendations_current",
+                target=dg.AssetSelection.all(),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=60,
+            ),
+        ],
         resources={
             "io_manager": ParquetWarehouse(base_path=warehouse),
             "dumps": DumpArchives(acousticbrainz_dir=str(acousticbrainz_dumps), musicbrainz_dir=str(musicbrainz_dumps)),

@@ -8,7 +8,10 @@
 `rows` is a DataFrame of raw feature rows with the columns of the original project's enriched
 CSV (`mbid, danceable, genre_dortmund_alternative, ..., mfcc_13, release_year, ...`); extra
 columns are ignored. The result holds one like-probability per row, in row order.
-Rows or models whose feature schema does not match are refused with `FeatureSchemaError`.
+Rows or models whose feature schema does not match are refused with `FeatureSchemaError`;
+artifacts of another artifact format version, or native files that are not the ones their
+summary was written with, with an `ArtifactError` (see `core.model_artifacts` for what is
+stored and what is trusted). Nothing is unpickled unless `from_joblib=True` is asked for.
 """
 
 from __future__ import annotations
@@ -21,11 +24,18 @@ from upath import UPath
 
 from albumrec_pipeline.core.dataset import encode_columns, raw_columns_for
 from albumrec_pipeline.core.feature_columns import CATEGORICAL_VOCABULARIES
-from albumrec_pipeline.core.model_artifacts import FeatureSchemaError, FittedScaler, TrainedPreferenceModel
+from albumrec_pipeline.core.model_artifacts import (
+    ArtifactVersionWarning,
+    FeatureSchemaError,
+    FittedScaler,
+    TrainedPreferenceModel,
+    check_scaler_and_model,
+)
 from albumrec_pipeline.settings import WAREHOUSE_DIR
+from albumrec_pipeline.storage.artifacts import ArtifactError, load_artifact
 from albumrec_pipeline.storage.atomic import read_parquet
 
-__all__ = ["FeatureSchemaError", "TasteModel", "load_taste_model"]
+__all__ = ["ArtifactError", "ArtifactVersionWarning", "FeatureSchemaError", "TasteModel", "load_taste_model"]
 
 
 @dataclass
@@ -34,16 +44,7 @@ class TasteModel:
     model: TrainedPreferenceModel
 
     def __post_init__(self) -> None:
-        if self.scaler.feature_columns != self.model.feature_columns:
-            raise FeatureSchemaError(
-                "the scaler and the network were fitted on different feature columns; "
-                "materialize feature_scaler and preference_model together"
-            )
-        if len(self.scaler.input_names) != self.model.network.input_size:
-            raise FeatureSchemaError(
-                f"the scaler produces {len(self.scaler.input_names)} inputs, the network reads "
-                f"{self.model.network.input_size}"
-            )
+        check_scaler_and_model(self.scaler, self.model)
 
     @property
     def required_columns(self) -> list[str]:
@@ -77,13 +78,21 @@ class TasteModel:
         return self.model.like_probability(self.scaler.transform(encoded)).astype("float64")
 
 
-def load_taste_model(warehouse: str | UPath = WAREHOUSE_DIR) -> TasteModel:
-    """The scaler and network last materialized into `warehouse` (the IO manager's base path)."""
+def load_taste_model(warehouse: str | UPath = WAREHOUSE_DIR, from_joblib: bool = False) -> TasteModel:
+    """The scaler and network last materialized into `warehouse` (the IO manager's base path).
+
+    The scaler is rebuilt from the parameters stored in `feature_scaler.parquet`. `from_joblib=True`
+    unpickles `feature_scaler/scaler.joblib` instead, once its digest and outputs check out: a way
+    to check that file, for a warehouse only you write to (unpickling can run code).
+    """
     base = UPath(warehouse)
     paths = {name: base / f"{name}.parquet" for name in ("feature_scaler", "preference_model")}
     for name, path in paths.items():
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist: materialize {name} first")
-    scaler = FittedScaler.load(read_parquet(paths["feature_scaler"]), base / "feature_scaler")
-    model = TrainedPreferenceModel.load(read_parquet(paths["preference_model"]), base / "preference_model")
+    if from_joblib:
+        scaler = FittedScaler.load_joblib(read_parquet(paths["feature_scaler"]), base / "feature_scaler")
+    else:
+        scaler = load_artifact(FittedScaler, paths["feature_scaler"])
+    model = load_artifact(TrainedPreferenceModel, paths["preference_model"])
     return TasteModel(scaler, model)

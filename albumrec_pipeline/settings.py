@@ -11,7 +11,7 @@ DEMO_WORLD_DIR = DATA_DIR / "demo"
 WAREHOUSE_DIR = DATA_DIR / "warehouse"
 
 
-def _folder(variable: str, default: Path) -> Path:
+def _location(variable: str, default: Path) -> Path:
     value = os.environ.get(variable, "").strip()
     return Path(value).expanduser().resolve() if value else default
 
@@ -20,9 +20,15 @@ def _folder(variable: str, default: Path) -> Path:
 # By default the demo world's, which is written in the dumps' formats.
 ACOUSTICBRAINZ_DUMPS_ENV_VAR = "ALBUMREC_ACOUSTICBRAINZ_DUMPS"
 MUSICBRAINZ_DUMPS_ENV_VAR = "ALBUMREC_MUSICBRAINZ_DUMPS"
-ACOUSTICBRAINZ_DUMPS_DIR = _folder(ACOUSTICBRAINZ_DUMPS_ENV_VAR, DEMO_WORLD_DIR / "acousticbrainz")
-MUSICBRAINZ_DUMPS_DIR = _folder(MUSICBRAINZ_DUMPS_ENV_VAR, DEMO_WORLD_DIR / "musicbrainz")
+ACOUSTICBRAINZ_DUMPS_DIR = _location(ACOUSTICBRAINZ_DUMPS_ENV_VAR, DEMO_WORLD_DIR / "acousticbrainz")
+MUSICBRAINZ_DUMPS_DIR = _location(MUSICBRAINZ_DUMPS_ENV_VAR, DEMO_WORLD_DIR / "musicbrainz")
 
 # Local space for tables being written and for DuckDB's spill files. Next to the warehouse by
 # default, so that a finished table moves into a local warehouse by a rename, not a copy.
-SCRATCH_DIR = _folder("ALBUMREC_SCRATCH_DIR", DATA_DIR / "scratch")
+SCRATCH_DIR = _location("ALBUMREC_SCRATCH_DIR", DATA_DIR / "scratch")
+
+# The listener's list, and the feedback file where recommended albums and tracks get marked
+# liked or disliked. The liked-list sensor watches both (by content) and the liked_tracks asset
+# reads both; a missing feedback file means no feedback yet.
+LIKED_TRACKS_CSV = _location("ALBUMREC_LIKED_TRACKS", DEMO_WORLD_DIR / "liked_tracks.csv")
+FEEDBACK_CSV = _location("ALBUMREC_FEEDBACK", DATA_DIR / "feedback.csv")

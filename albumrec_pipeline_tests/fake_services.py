@@ -1,12 +1,13 @@
 """Stand-ins for MusicBrainz WS/2 and AcousticBrainz API v1, served on 127.0.0.1.
 
 Documents are built in code in the services' real shapes (bulk bodies keyed by recording and
-submission offset with "mbid_mapping"; recording search hits whose media carry `track`;
-release lookups whose media carry `tracks`). The server keeps a log of every request with its
-arrival time, can enforce the services' rate limits (MusicBrainz: 503 past one request per
-interval; AcousticBrainz: a fixed window with `X-RateLimit-*` headers and 429), and injects
-faults on demand: error bursts, Retry-After, slow answers, truncated JSON, wrong shapes, and a
-request held open until the test lets it go.
+submission offset with "mbid_mapping"; recording search hits whose media carry `track`, found
+by recording ids `rid:(...)` or by release ids `reid:(...)`; release lookups whose media carry
+`tracks`). The server keeps a log of every request with its arrival time, can enforce the
+services' rate limits (MusicBrainz: 503 past one request per interval; AcousticBrainz: a fixed
+window with `X-RateLimit-*` headers and 429), and injects faults on demand: error bursts,
+Retry-After, slow answers, truncated JSON, wrong shapes, and a request held open until the test
+lets it go.
 
 Used by the tests and by `benchmarks/live_clients.py`.
 """
@@ -57,16 +58,24 @@ class FakeRecording:
 
 @dataclass
 class FakeWorld:
-    """Recordings with their AcousticBrainz documents, and releases as WS/2 lookups return them."""
+    """Recordings with their AcousticBrainz documents, and releases as WS/2 lookups return them.
+
+    Worlds with different `id_space`s share no recording, release or track id, so one can stand
+    for the dumps and another for the services.
+    """
 
     recordings: dict[str, FakeRecording] = field(default_factory=dict)
     releases: dict[str, dict] = field(default_factory=dict)
+    id_space: str = ""
     _counter: int = 0
+
+    def _id(self, kind: str, number: int) -> str:
+        return make_id(self.id_space + kind, number)
 
     def add_recording(self, artist: str, title: str, date: str | None, with_features: bool = True) -> FakeRecording:
         self._counter += 1
         number = self._counter
-        recording = FakeRecording(make_id("recording", number), title, artist, date)
+        recording = FakeRecording(self._id("recording", number), title, artist, date)
         if with_features:
             shift = (number % 17) / 4
             recording.lowlevel = [
@@ -88,9 +97,9 @@ class FakeWorld:
         group_id: str | None = None,
     ) -> dict:
         number = len(self.releases) + 1
-        release_id = make_id("release", number)
+        release_id = self._id("release", number)
         group = {
-            "id": group_id or make_id("release-group", number),
+            "id": group_id or self._id("release-group", number),
             "title": title,
             "primary-type": primary_type,
             "secondary-types": [],
@@ -113,7 +122,7 @@ class FakeWorld:
                     "track-offset": 0,
                     "tracks": [
                         {
-                            "id": make_id(f"track-{number}", index),
+                            "id": self._id(f"track-{number}", index),
                             "position": index + 1,
                             "number": str(index + 1),
                             "title": recording.title,
@@ -434,8 +443,14 @@ class FakeServices:
 
     def _recording_search(self, request: Request) -> Response:
         query = request.args.get("query", "")
-        match = re.search(r"rid:\(([^)]*)\)", query)
-        ids = [part.strip().strip('"') for part in match.group(1).split(" OR ")] if match else []
+        by_recording = re.search(r"(?<![a-z])rid:\(([^)]*)\)", query)
+        by_release = re.search(r"(?<![a-z])reid:\(([^)]*)\)", query)
+        if by_release:
+            # Every recording on any of the releases, as the search index answers `reid:(...)`.
+            releases = [self.world.releases[i] for i in _listed(by_release.group(1)) if i in self.world.releases]
+            ids = list(dict.fromkeys(r for release in releases for r in self.world.track_ids(release)))
+        else:
+            ids = _listed(by_recording.group(1)) if by_recording else []
         hits = [self.world.recording_search_hit(self.world.recordings[i]) for i in ids if i in self.world.recordings]
         return self._search_answer(request, "recordings", hits)
 
@@ -460,6 +475,11 @@ class FakeServices:
                 entities: hits[offset : offset + limit],
             }
         )
+
+
+def _listed(terms: str) -> list[str]:
+    """The ids of a Lucene group `a OR b OR "c"`."""
+    return [part.strip().strip('"') for part in terms.split(" OR ")]
 
 
 @contextmanager

@@ -108,3 +108,26 @@ def test_archives_in_a_folder_are_the_partitions(tmp_path: Path) -> None:
     (tmp_path / "a.tar.zst").write_bytes(b"")
     with pytest.raises(ValueError, match="same archive in two formats"):
         find_archives(tmp_path)
+
+
+def test_a_flipped_bit_is_caught_by_the_checksum_and_called_corrupt(tmp_path: Path) -> None:
+    """The tar ends before the compressed stream does; reading on to the end verifies the zstd
+    frame checksum, so a changed byte is an error, not a silently different member."""
+    members = _members(100)
+    whole = write_tar_zst(tmp_path / "whole.tar.zst", members)
+    data = bytearray(whole.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    flipped = tmp_path / "flipped.tar.zst"
+    flipped.write_bytes(bytes(data))
+    with pytest.raises(ArchiveReadError) as caught:
+        for member in ArchiveStream(flipped):
+            member.read()
+    assert caught.value.truncated is False and "(corrupt)" in str(caught.value)
+    cut = tmp_path / "cut.tar.zst"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(ArchiveReadError) as caught:
+        for member in ArchiveStream(cut):
+            member.read()
+    assert caught.value.truncated is True and "(truncated)" in str(caught.value)
+    # The member the stream broke in is named, beside the last complete one.
+    assert caught.value.member_being_read and f"inside member {caught.value.member_being_read!r}" in str(caught.value)

@@ -103,6 +103,18 @@ def test_candidate_options(tmp_path: Path) -> None:
     assert rows.loc[rows["release_id"] == "new", "track_position"].tolist() == [1, 2]
 
 
+def test_a_release_in_two_partitions_is_one_tracklist(tmp_path: Path) -> None:
+    """The live search can find a release a dump also holds: each partition stores it, the
+    candidates list it once."""
+    releases = [_release("both", [1, 2, 3], artist="Band"), _release("dump-only", [4, 5], artist="Other")]
+    dump = ingest_release_file(write_release_dump(tmp_path / "a" / "release.tar.xz", releases), tmp_path / "dump")
+    live = ingest_release_file(write_release_dump(tmp_path / "b" / "release.tar.xz", releases[:1]), tmp_path / "live")
+    tables = sources({name: dump[name] + live[name] for name in dump})
+    rows = _candidates(tables, [99])
+    assert rows.groupby("release_id").size().to_dict() == {"both": 3, "dump-only": 2}
+    assert rows.loc[rows["release_id"] == "both", "track_position"].tolist() == [1, 2, 3]
+
+
 def _tracks(release: str, group: str | None, recordings: list[str], **fields) -> list[dict]:
     return [{"release_id": release, "release_group_id": group, "recording_id": r, "album_title": release, "album_artist": fields.get("artist", "x"), "release_year": fields.get("year", 2000), "release_date": fields.get("date", "2000"), "status": fields.get("status", "Official")} for r in recordings]
 

@@ -6,11 +6,18 @@ then `recommend_albums` materializes the rest, as `albumrec materialize` does.
 
 import dagster as dg
 import numpy as np
+import pandas as pd
 import pytest
+from upath import UPath
 
+from albumrec_pipeline.cli import record_feedback_text
 from albumrec_pipeline.core.feature_columns import RAW_TRACK_COLUMNS, encoded_feature_columns
+from albumrec_pipeline.core.feedback import read_feedback
 from albumrec_pipeline.demo.world import DemoWorldSpec, build_demo_world, write_demo_world
 from albumrec_pipeline_tests.pipeline_runs import definitions_for, ingest_every_partition, warehouse_tables
+
+
+SEARCH_DAYS = ("2026-11-24", "2026-11-25")
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +30,9 @@ def materialized(tmp_path_factory):
     instance = dg.DagsterInstance.ephemeral()
     ingested = ingest_every_partition(defs, instance)
     assert ingested and all(run.success for run in ingested)
+    feedback = root / "feedback.csv"  # absent: no feedback yet
     ops = {
-        "liked_tracks": {"config": {"csv_path": str(paths.liked_tracks_path)}},
+        "liked_tracks": {"config": {"csv_path": str(paths.liked_tracks_path), "feedback_csv_path": str(feedback)}},
         "preference_model": {"config": {"epochs": 300, "evaluate_every": 5}},
     }
     # Cross-validation is judged by its own tests; here it only has to run, so keep it light.
@@ -35,6 +43,10 @@ def materialized(tmp_path_factory):
         run_config=dg.RunConfig(ops), instance=instance
     )
     assert result.success
+    # Two days of the scheduled search on the same model and catalog: the second day repeats the first.
+    search = defs.resolve_job_def("album_search")
+    for day in SEARCH_DAYS:
+        assert search.execute_in_process(partition_key=day, instance=instance).success
     return world, warehouse, warehouse_tables(warehouse), result, defs
 
 
@@ -168,3 +180,61 @@ def test_recommended_albums_are_explained(materialized):
     assert set(explanations["release_id"]) <= set(albums.loc[albums["recommended"], "release_id"])
     assert explanations["sounds_like"].str.contains(" - ").all()
     assert (explanations["lifted_by"].str.len() > 0).mean() > 0.8
+
+
+def test_every_check_passed(materialized):
+    *_, result, _ = materialized
+    evaluations = result.get_asset_check_evaluations()
+    assert {evaluation.check_name for evaluation in evaluations} >= {
+        "liked_tracks_well_formed",
+        "cleaned_dataset_complete",
+        "cleaned_dataset_artists_split_apart",
+        "album_recommendations_respect_thresholds",
+        "album_recommendations_not_empty",
+    }
+    failed = [evaluation.check_name for evaluation in evaluations if not evaluation.passed]
+    # The accuracy floor and class balance only warn; on this small world they may or may not.
+    assert set(failed) <= {"preference_model_accuracy_floor", "liked_tracks_class_balance"}
+
+
+def test_each_search_day_is_a_partition_and_repeats_are_not_new(materialized):
+    _, warehouse, tables, _, _ = materialized
+    first, second = (pd.read_parquet(warehouse / "recommendation_history" / f"{day}.parquet") for day in SEARCH_DAYS)
+    recommended = tables["album_recommendations"]
+    assert len(first) == int(recommended["recommended"].sum()) > 0
+    assert first["is_new"].all() and (first["first_recommended_on"] == SEARCH_DAYS[0]).all()
+    assert not second["is_new"].any()
+    assert (second["first_recommended_on"] == SEARCH_DAYS[0]).all()
+    assert (second["times_recommended_before"] == 1).all()
+    assert set(second["album_id"]) == set(first["album_id"])
+
+
+def test_feedback_teaches_the_next_model(materialized, tmp_path):
+    """Mark the top album disliked, run what the liked-list sensor runs, and the next model trains on
+    the album's tracks with that label; the album is no longer a candidate. Last in this module:
+    it rewrites the shared warehouse."""
+    _, warehouse, tables, _, defs = materialized
+    ranking = tables["album_recommendations"]
+    top = ranking[ranking["recommended"]].sort_values("rank").iloc[0]
+    liked_list, feedback = tmp_path / "liked.csv", tmp_path / "feedback.csv"
+    tables["liked_tracks"].to_csv(liked_list, index=False)
+    message = record_feedback_text(UPath(warehouse), feedback, top["release_group_id"], liked=False)
+    assert "disliked" in message
+    marked = set(read_feedback(feedback)["mbid"])
+    assert marked and not marked & set(tables["liked_tracks"]["mbid"])
+
+    ops = {
+        "liked_tracks": {"config": {"csv_path": str(liked_list), "feedback_csv_path": str(feedback)}},
+        "preference_model": {"config": {"epochs": 300, "evaluate_every": 5}},
+    }
+    result = defs.resolve_job_def("refresh_from_liked_list").execute_in_process(
+        run_config=dg.RunConfig(ops), instance=dg.DagsterInstance.ephemeral()
+    )
+    assert result.success
+    after = warehouse_tables(warehouse)
+    relabelled = after["liked_tracks"].set_index("mbid")["liked"]
+    assert (relabelled.loc[sorted(marked)] == 0).all()
+    trained_on = after["cleaned_dataset"]
+    learned = trained_on[trained_on["mbid"].isin(marked)]
+    assert not learned.empty and (learned["liked"] == 0).all()
+    assert top["release_group_id"] not in set(after["album_recommendations"]["release_group_id"])

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from albumrec_pipeline.core.evaluation import (
     NetworkRecipe,
@@ -8,9 +9,11 @@ from albumrec_pipeline.core.evaluation import (
     confusion_table,
     cross_validate_table,
     evaluation_report,
+    fit_network,
     summarize_predictions,
     validation_split,
 )
+from albumrec_pipeline.core.model_artifacts import FeatureSchemaError, TrainedPreferenceModel
 from albumrec_pipeline.core.scaling import PiecewiseLinearEncoder, make_scaler
 from albumrec_pipeline.core.training import TrainingSettings, artist_weights
 
@@ -90,3 +93,19 @@ def test_confusion_and_calibration_tables():
     calibration = calibration_table(predictions, bins=2)
     assert calibration["rows"].tolist() == [2, 2]
     assert np.isclose(calibration["observed_liked_share"].tolist(), [0.5, 0.5]).all()
+
+
+def test_cross_validation_ensembles_predict_through_the_pipeline_model():
+    table = taste_table(artists=30, tracks=6)
+    features = table[["a", "b", "c"]].to_numpy()
+    recipe = NetworkRecipe(TrainingSettings(epochs=20, evaluate_every=5, early_stopping_patience=0), scaling="standard", ensemble_size=3)
+    ensemble = fit_network(features, table["liked"].to_numpy(), table["artist"].to_numpy(), recipe, feature_columns=["a", "b", "c"])
+    assert isinstance(ensemble.model, TrainedPreferenceModel)
+    assert len(ensemble.networks) == 3 and ensemble.model.feature_columns == ["a", "b", "c"]
+    # The ensemble's probability is the mean of its members', each reading the fold's scaling.
+    scaled = torch.as_tensor(ensemble.scaler.transform(features), dtype=torch.float32)
+    members = [network.like_probability(scaled).numpy() for network in ensemble.networks]
+    np.testing.assert_allclose(ensemble.like_probability(features), np.mean(members, axis=0), rtol=1e-6)
+    assert not np.allclose(members[0], members[1])
+    with pytest.raises(FeatureSchemaError):
+        ensemble.model.like_probability(ensemble.scaler.transform(features)[:, :2])

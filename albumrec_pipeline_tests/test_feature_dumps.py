@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -10,7 +12,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from albumrec_pipeline.core.archives import ArchiveStream
+from albumrec_pipeline.core.archives import ArchiveReadError, ArchiveStream, DumpFormatError
 from albumrec_pipeline.core.catalog import AUDIO_COLUMNS, recording_features_sql
 from albumrec_pipeline.core.documents import track_row_from_documents
 from albumrec_pipeline.core.feature_columns import COMPACT_LOWLEVEL_COLUMNS, HIGHLEVEL_COLUMNS
@@ -20,12 +22,18 @@ from albumrec_pipeline.core.feature_dumps import (
     TABLE_SCHEMAS,
     IngestCounts,
     TableBatcher,
+    csv_feature_batches,
     document_identity,
     ingest_feature_archive,
 )
-from albumrec_pipeline.demo.dump_writer import csv_dump_lines, write_tar_zst
+from albumrec_pipeline.demo.dump_writer import csv_dump_lines, write_tar_xz, write_tar_zst
 from albumrec_pipeline_tests.catalog_files import ingest_feature_folder, sources
-from albumrec_pipeline_tests.factories import highlevel_document, lowlevel_document, recording_id
+from albumrec_pipeline_tests.factories import (
+    highlevel_document,
+    lowlevel_document,
+    recording_id,
+    write_checked_tar_zst,
+)
 
 
 def _path(kind: str, mbid: str, offset: int) -> str:
@@ -189,3 +197,140 @@ def test_a_model_trains_on_the_compact_feature_set(tmp_path: Path) -> None:
     held = scored.set_index("recording_id").loc[rows.loc[held_out, "mbid"], "like_probability"]
     auc = roc_auc_score(labels[held_out], held.to_numpy())
     assert np.isfinite(auc) and auc > 0.5
+
+
+# --- bad members, damaged archives ---------------------------------------------------------------
+
+
+def _ingest(archive: Path) -> tuple[dict[str, list[dict]], IngestCounts, ArchiveReadError | None]:
+    """The rows handed out for each table, the counts, and the read error if the archive broke."""
+    batches: dict[str, list] = {LOWLEVEL: [], HIGHLEVEL: []}
+    counts, error = IngestCounts(), None
+    try:
+        ingest_feature_archive(ArchiveStream(archive), lambda kind, batch: batches[kind].append(batch), counts)
+    except ArchiveReadError as raised:
+        error = raised
+    return {kind: [row for batch in found for row in batch.to_pylist()] for kind, found in batches.items()}, counts, error
+
+
+def _with(document: dict, path: tuple, value) -> dict:
+    node = document
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return document
+
+
+def test_unusable_members_are_counted_named_and_skipped(tmp_path: Path) -> None:
+    good, also_good = recording_id(1), recording_id(2)
+    whole = orjson.dumps(lowlevel_document())
+    broken = [
+        (LOWLEVEL, whole[: len(whole) // 2], "is not valid JSON"),  # cut off
+        (LOWLEVEL, b"", "is not valid JSON"),
+        (HIGHLEVEL, b'{"highlevel": "\xe9t\xe9"}', "is not valid JSON"),  # Latin-1, not UTF-8
+        (LOWLEVEL, whole + b"}", "is not valid JSON"),
+        (LOWLEVEL, b"[1, 2]", "submission 0 is a list, not a JSON object"),
+        (LOWLEVEL, b"null", "submission 0 is null, not a JSON object"),
+        (LOWLEVEL, json.dumps(_with(lowlevel_document(), ("rhythm", "bpm"), float("nan"))).encode(), "is not valid JSON"),
+        (LOWLEVEL, whole.replace(b'"bpm":120.0', b'"bpm":1e400'), "is not valid JSON"),
+        (LOWLEVEL, orjson.dumps(_with(lowlevel_document(), ("metadata",), [])), "metadata is a list where an object"),
+        (LOWLEVEL, orjson.dumps(_with(lowlevel_document(), ("lowlevel", "average_loudness"), True)), "is a boolean"),
+        (LOWLEVEL, orjson.dumps(_with(lowlevel_document(), ("lowlevel", "mfcc", "mean"), [])), "lowlevel.mfcc.mean is not a list"),
+        (LOWLEVEL, orjson.dumps(_with(lowlevel_document(), ("tonal", "key_key"), None)), "tonal.key_key is None"),
+        (HIGHLEVEL, orjson.dumps(_with(highlevel_document(), ("metadata",), "tags")), "metadata is text, not an object"),
+        (HIGHLEVEL, orjson.dumps(_with(highlevel_document(), ("highlevel", "mood_sad"), None)), "highlevel.mood_sad is null"),
+        (HIGHLEVEL, orjson.dumps(_with(highlevel_document(), ("highlevel", "timbre", "probability"), "0.9")), "is text"),
+    ]
+    members = [(_path(LOWLEVEL, good, 0), orjson.dumps(lowlevel_document(shift=1.5)))]
+    names = []
+    for number, (kind, payload, _) in enumerate(broken, start=10):
+        names.append((_path(kind, recording_id(number), 0), recording_id(number)))
+        members.append((names[-1][0], payload))
+    members += [
+        (_path(HIGHLEVEL, good, 0), orjson.dumps(highlevel_document(0.25))),
+        (_path(LOWLEVEL, also_good, 4), orjson.dumps(lowlevel_document(key="G#", scale="minor"))),
+    ]
+    tables, counts, error = _ingest(write_tar_zst(tmp_path / "mixed.tar.zst", members))
+
+    assert error is None
+    assert counts.unusable == len(broken) and counts.documents == {LOWLEVEL: 2, HIGHLEVEL: 1}
+    for (member, mbid), (_, _, problem) in zip(names, broken, strict=True):
+        assert any(member in found and mbid in found and problem in found for found in counts.problems), problem
+    # The good documents' rows, exactly as the documents say.
+    assert [(row["mbid"], row["submission_offset"]) for row in tables[LOWLEVEL]] == [(good, 0), (also_good, 4)]
+    expected = track_row_from_documents(good, lowlevel_document(shift=1.5), highlevel_document(0.25))
+    low, high = tables[LOWLEVEL][0], tables[HIGHLEVEL][0]
+    assert {column: low[column] for column in expected if column in low} == {
+        column: value for column, value in expected.items() if column in low
+    }
+    assert [high[column] for column in HIGHLEVEL_COLUMNS] == [expected[column] for column in HIGHLEVEL_COLUMNS]
+    assert tables[LOWLEVEL][1]["key_key"] == "G#" and tables[LOWLEVEL][1]["key_scale"] == "minor"
+
+
+@pytest.mark.parametrize(
+    ("body", "finding"),
+    [
+        (b"{id},0,0.5,3.0,-600,7\n", "the CSV is damaged: CSV parse error: Expected 5 columns, got 6"),
+        (b"{id},0,0.5\n", "the CSV is damaged: CSV parse error: Expected 5 columns, got 3"),
+        (b'"{id},0,0.5,3.0,-600\n', "the CSV is damaged"),
+        (b"{id},0,0.5,3.0,-6\xe900\n", "the CSV is damaged: In CSV column #4: CSV conversion error to string: invalid UTF8"),
+    ],
+)
+def test_a_damaged_csv_dump_fails_its_archive_naming_the_member(tmp_path: Path, body: bytes, finding: str) -> None:
+    header = ",".join(("mbid", "submission_offset", "average_loudness", "dynamic_complexity", "mfcc_zero_mean"))
+    good = f"{recording_id(1)},0,0.5,3.0,-600\n".encode()
+    name = "acousticbrainz-lowlevel-features-20220623/acousticbrainz-lowlevel-features-20220623-lowlevel.csv"
+    text = header.encode() + b"\n" + good + body.replace(b"{id}", recording_id(2).encode())
+    archive = write_tar_zst(tmp_path / "csv.tar.zst", [(name, text)])
+    with pytest.raises(DumpFormatError) as raised:
+        ingest_feature_archive(ArchiveStream(archive), lambda kind, batch: None, IngestCounts())
+    assert str(raised.value).startswith(f"{name}: ") and finding in str(raised.value)
+
+
+def test_a_csv_dump_whose_header_is_not_utf8_is_named(tmp_path: Path) -> None:
+    name = "dump/acousticbrainz-lowlevel-features-20220623-tonal.csv"
+    archive = write_tar_zst(tmp_path / "csv.tar.zst", [(name, b"mbid,submission_offset,k\xe9y_key\n")])
+    with pytest.raises(DumpFormatError, match=f"{name}: the CSV header is not UTF-8 text"):
+        ingest_feature_archive(ArchiveStream(archive), lambda kind, batch: None, IngestCounts())
+
+
+def test_a_csv_dump_cut_off_inside_keeps_the_rows_before(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    # Random ids and values: the archive must not compress into a single decompression step.
+    mbids = [str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(12_000)]
+    loudness = rng.random(len(mbids)).round(9)
+    lines = [f"{mbid},0,{value},1.5,-600.25\n" for mbid, value in zip(mbids, loudness, strict=True)]
+    header = "mbid,submission_offset,average_loudness,dynamic_complexity,mfcc_zero_mean\n"
+    whole = write_tar_zst(tmp_path / "whole.tar.zst", [("dump/x-lowlevel.csv", (header + "".join(lines)).encode())])
+    cut = tmp_path / "cut.tar.zst"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+
+    read: list[dict] = []
+    with pytest.raises(ArchiveReadError) as raised:
+        for member in ArchiveStream(cut):
+            for batch in csv_feature_batches(member.file, member.name, block_bytes=1 << 14):
+                read += batch.to_pylist()
+    assert 0 < len(read) < len(mbids)
+    assert [row["mbid"] for row in read] == mbids[: len(read)]
+    assert [row["average_loudness"] for row in read] == loudness[: len(read)].tolist()
+    assert str(cut) in str(raised.value) and raised.value.uncompressed_offset > 0
+
+
+@pytest.mark.parametrize("suffix", [".tar.xz", ".tar.zst"])
+def test_a_corrupt_archive_lets_no_altered_document_in(tmp_path: Path, suffix: str) -> None:
+    documents = {recording_id(number): lowlevel_document(shift=number * 0.37) for number in range(300)}
+    members = [(_path(LOWLEVEL, mbid, 0), orjson.dumps(document)) for mbid, document in documents.items()]
+    # The zstd tool writes a content checksum, and so do the real dumps; xz checks every block.
+    whole = (write_tar_xz if suffix == ".tar.xz" else write_checked_tar_zst)(tmp_path / f"whole{suffix}", members)
+    data = bytearray(whole.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 16] = bytes(byte ^ 0xFF for byte in data[middle : middle + 16])
+    corrupt = tmp_path / f"corrupt{suffix}"
+    corrupt.write_bytes(bytes(data))
+
+    tables, counts, error = _ingest(corrupt)
+    assert error is not None and str(corrupt) in str(error) and "truncated or corrupt" in str(error)
+    assert counts.unusable == 0 and len(tables[LOWLEVEL]) < len(documents)
+    for row in tables[LOWLEVEL]:
+        expected = track_row_from_documents(row["mbid"], documents[row["mbid"]], highlevel_document())
+        assert all(row[column] == expected[column] for column in ("bpm", "mfcc_1", "dynamic_complexity", "spectral_centroid"))

@@ -29,7 +29,14 @@ from albumrec_pipeline.assets.ingest import liked_tracks, raw_track_features
 from albumrec_pipeline.core.documents import track_row_from_documents
 from albumrec_pipeline.core.releases import TRACK_COLUMNS, candidate_tracklists, recording_metadata, tracklist_table
 from albumrec_pipeline.resources.acousticbrainz_api import AcousticBrainzApiSource, lowest_offset_document
-from albumrec_pipeline.resources.feature_sources import AUDIO_COLUMNS, IngestedReleaseCatalog, IngestedTrackFeatures
+from albumrec_pipeline.resources.feature_sources import (
+    AUDIO_COLUMNS,
+    AlbumSearch,
+    IngestedReleaseCatalog,
+    IngestedTrackFeatures,
+    ReleaseCatalog,
+    TrackFeatureSource,
+)
 from albumrec_pipeline.resources.http_client import (
     CONTACT_ENV_VAR,
     MissingContactError,
@@ -37,6 +44,7 @@ from albumrec_pipeline.resources.http_client import (
     albumrec_version,
 )
 from albumrec_pipeline.resources.musicbrainz_api import MusicBrainzApiCatalog
+from albumrec_pipeline.resources.service_client import LiveServiceClient
 from albumrec_pipeline.resources.source_selection import SOURCE_ENV_VAR, source_resources
 from albumrec_pipeline_tests.conftest import load_json
 from albumrec_pipeline_tests.fake_services import FakeServices, FakeWorld, serve
@@ -420,7 +428,7 @@ def test_recording_metadata_uses_batched_searches_and_the_earliest_release(live:
     assert len(live.musicbrainz_server.requests_to("/ws/2/recording")) == 2
 
 
-def test_candidate_discovery_checks_coverage_before_fetching_anything_else(live: Live, world: FakeWorld):
+def test_candidate_discovery_checks_coverage_before_any_lookup(live: Live, world: FakeWorld):
     liked = world.add_album("Liked", "Band", "1990", tracks=4)
     labelled = world.track_ids(liked)[:2]
     keep = world.add_album("Keep", "Band", "1991", tracks=12)
@@ -435,21 +443,27 @@ def test_candidate_discovery_checks_coverage_before_fetching_anything_else(live:
     keep_too = world.add_album("Keep Too", "Band", "1996", tracks=7, with_features=5)
 
     acousticbrainz = live.acousticbrainz()
-    catalog = live.musicbrainz(acousticbrainz, min_feature_coverage=0.7)
-    table = catalog.candidate_tracklists(labelled, ("Album",))
+    catalog = live.musicbrainz(acousticbrainz)
+    table = catalog.candidate_tracklists(labelled, ("Album",), search=AlbumSearch(min_feature_coverage=0.7))
 
     expected = candidate_tracklists(tracklist_table([keep, keep_too]), labelled, ("Album",))
     pd.testing.assert_frame_equal(table, expected)
     assert list(table.columns) == TRACK_COLUMNS
+    # The albums' tracks come from one recording search naming every album to examine: one
+    # edition per release group, no EP.
+    (tracks_search,) = live.musicbrainz_server.requests_to("/ws/2/recording")
+    named = re.fullmatch(r"reid:\((.*)\)", tracks_search.args["query"]).group(1).split(" OR ")
+    assert named == [liked["id"], keep["id"], sparse["id"], gone["id"], keep_too["id"]]
+    # Only albums that passed every check are looked up: not the one holding labelled
+    # recordings, not the sparse one.
     lookups = [r.path.rsplit("/", 1)[1] for r in live.musicbrainz_server.requests_to("/ws/2/release/")]
-    # Every album release is looked up once; the deluxe edition and the EP never are.
-    assert lookups == [liked["id"], keep["id"], sparse["id"], gone["id"], keep_too["id"]]
+    assert lookups == [keep["id"], gone["id"], keep_too["id"]]
     assert live.musicbrainz_server.requests_to("/ws/2/release/")[0].args["inc"] == (
         "recordings artist-credits release-groups"
     )
     coverage = [ids_in(r) for r in live.acousticbrainz_server.log]
     # One bulk request per album examined, none for the album holding labelled recordings.
-    assert coverage == [world.track_ids(keep), world.track_ids(sparse), world.track_ids(keep_too)]
+    assert coverage == [world.track_ids(album) for album in (keep, sparse, gone, keep_too)]
 
     # Features for the kept albums then cost only the high-level requests.
     fetched = acousticbrainz.fetch_track_features(table["recording_id"].tolist())
@@ -460,12 +474,50 @@ def test_candidate_discovery_checks_coverage_before_fetching_anything_else(live:
 
 def test_candidate_discovery_stops_at_max_albums(live: Live, world: FakeWorld):
     albums = [world.add_album(f"Album {n}", "Band", "1990", tracks=3) for n in range(4)]
-    table = live.musicbrainz(max_candidate_albums=2).candidate_tracklists([], ("Album",))
+    table = live.musicbrainz().candidate_tracklists([], ("Album",), search=AlbumSearch(max_albums=2))
     assert table["release_id"].unique().tolist() == [albums[0]["id"], albums[1]["id"]]
     assert len(live.musicbrainz_server.requests_to("/ws/2/release/")) == 2
 
 
+def test_album_tracks_are_listed_a_page_of_recordings_at_a_time(live: Live, world: FakeWorld):
+    # 14 + 14 + ... tracks: seven albums fill one recording search of up to 100 tracks.
+    albums = [world.add_album(f"Album {n}", f"Band {n}", "1990", tracks=14) for n in range(10)]
+    found = live.musicbrainz().discover_releases(AlbumSearch(max_albums=10), log=lambda _: None)
+
+    assert [release["id"] for release in found.releases] == [album["id"] for album in albums]
+    searches = live.musicbrainz_server.requests_to("/ws/2/recording")
+    named = [search.args["query"].count(" OR ") + 1 for search in searches]
+    assert named == [7, 3]
+    assert all(search.args["limit"] == "100" for search in searches)
+
+
 # --- selection by configuration and a Dagster run ---------------------------------------------
+
+
+def test_both_clients_share_their_settings_through_one_base():
+    for client, interface in ((AcousticBrainzApiSource, TrackFeatureSource), (MusicBrainzApiCatalog, ReleaseCatalog)):
+        assert issubclass(client, LiveServiceClient) and issubclass(client, interface)
+    acousticbrainz = AcousticBrainzApiSource(max_attempts=2, timeout_seconds=3.0)
+    catalog = MusicBrainzApiCatalog(acousticbrainz=acousticbrainz, max_attempts=3)
+    features, releases = acousticbrainz.policy(), catalog.policy()
+    assert (features.service, features.max_attempts, features.timeout_seconds) == ("AcousticBrainz", 2, 3.0)
+    assert (releases.service, releases.max_attempts, releases.timeout_seconds) == ("MusicBrainz", 3, 30.0)
+    # Each service keeps its own pace and cache expiry.
+    assert (features.requests_per_window, features.window_seconds) == (10, 10.0)
+    assert (features.follow_rate_limit_headers, features.cache_expire_seconds) == (True, None)
+    assert (releases.requests_per_window, releases.window_seconds) == (1, 1.0)
+    assert (releases.follow_rate_limit_headers, releases.cache_expire_seconds) == (False, 30 * 86_400)
+    # The settings keep their flat, described names in Dagster's config schema ...
+    shared = ("contact", "state_dir", "base_url", "requests_per_window", "window_seconds", "timeout_seconds",
+              "max_attempts", "backoff_seconds", "max_backoff_seconds", "max_retry_after_seconds")
+    for client in (AcousticBrainzApiSource, MusicBrainzApiCatalog):
+        fields = client.to_config_schema().as_field().config_type.fields
+        assert all(fields[name].description for name in shared), client.__name__
+    # ... and their limits, also where a service redeclares a field with its own default.
+    with pytest.raises(ValueError, match="requests_per_window"):
+        MusicBrainzApiCatalog(acousticbrainz=acousticbrainz, requests_per_window=0)
+    with pytest.raises(ValueError, match="max_attempts"):
+        AcousticBrainzApiSource(max_attempts=0)
 
 
 def test_sources_are_selected_by_kind(tmp_path: Path):
@@ -534,6 +586,16 @@ def test_real_documents_in_the_bulk_shape(shared_dir: Path, tmp_path: Path):
     assert fetched.rows.to_dict("records") == [track_row_from_documents(recording, lowlevel, highlevel)]
 
 
+def catalog_served_by(server: HTTPServer, state_dir: Path) -> MusicBrainzApiCatalog:
+    return MusicBrainzApiCatalog(
+        acousticbrainz=AcousticBrainzApiSource(state_dir=str(state_dir)),
+        base_url=server.url_for("/ws/2"),
+        contact=CONTACT,
+        state_dir=str(state_dir),
+        **FAST_CLIENT,
+    )
+
+
 def test_real_recording_search_answer(shared_dir: Path, tmp_path: Path):
     answer = load_json(shared_dir / "fixtures" / "musicbrainz" / "recording_search_response.json")
     ids = [hit["id"] for hit in answer["recordings"]]
@@ -541,13 +603,7 @@ def test_real_recording_search_answer(shared_dir: Path, tmp_path: Path):
     server.expect_request("/ws/2/recording").respond_with_json({**answer, "count": len(ids)})
     server.start()
     try:
-        catalog = MusicBrainzApiCatalog(
-            acousticbrainz=AcousticBrainzApiSource(state_dir=str(tmp_path)),
-            base_url=server.url_for("/ws/2"),
-            contact=CONTACT,
-            state_dir=str(tmp_path),
-            **FAST_CLIENT,
-        )
+        catalog = catalog_served_by(server, tmp_path)
         table = catalog.recording_metadata(ids).set_index("mbid")
     finally:
         server.stop()
@@ -557,3 +613,61 @@ def test_real_recording_search_answer(shared_dir: Path, tmp_path: Path):
         if hit.get("first-release-date"):
             assert table.loc[hit["id"], "release_year"] == int(hit["first-release-date"][:4])
         assert table.loc[hit["id"], "release_title"] in {release["title"] for release in hit["releases"]}
+
+
+def test_real_release_search_answer(shared_dir: Path, tmp_path: Path):
+    answer = load_json(shared_dir / "fixtures" / "musicbrainz" / "release_search_response.json")
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.expect_request("/ws/2/release").respond_with_json({**answer, "count": len(answer["releases"])})
+    # The search index knows none of their recordings: every album is passed over, unlooked-up.
+    nothing = {"created": "2026-01-01T00:00:00.000Z", "count": 0, "offset": 0, "recordings": []}
+    server.expect_request("/ws/2/recording").respond_with_json(nothing)
+    server.start()
+    try:
+        catalog = catalog_served_by(server, tmp_path)
+        found = catalog.discover_releases(AlbumSearch(primary_types=("Album",)), log=lambda _: None)
+        asked = [request for request, _ in server.log if request.path == "/ws/2/recording"]
+    finally:
+        server.stop()
+    albums, groups = [], set()
+    for hit in answer["releases"]:
+        group = hit.get("release-group") or {}
+        if group.get("primary-type") == "Album" and group.get("id") not in groups:
+            groups.add(group.get("id"))
+            albums.append(hit["id"])
+    named = [
+        release_id
+        for request in asked
+        for release_id in re.fullmatch(r"reid:\((.*)\)", request.args["query"]).group(1).split(" OR ")
+    ]
+    assert albums and named == albums
+    assert found.releases == [] and found.skipped["without tracks in the search index"] == len(albums)
+
+
+def test_a_longer_list_fetches_only_the_new_recordings(live: Live, world: FakeWorld, tmp_path: Path):
+    """What the liked-list sensor's run does when tracks are added: the recordings fetched before
+    are answered from the clients' state, and only the new ones are asked for."""
+    first_album = world.add_album("First", "Band", "1990", tracks=6)
+    second_album = world.add_album("Second", "Other Band", "2001", tracks=4)
+    labels = tmp_path / "liked.csv"
+    first = world.track_ids(first_album)
+    resources = {"track_features": live.acousticbrainz(), "release_catalog": live.musicbrainz()}
+
+    def materialize(ids: list[str]) -> None:
+        labels.write_text("mbid,liked\n" + "".join(f"{r},{index % 2}\n" for index, r in enumerate(ids)))
+        result = dg.materialize(
+            [liked_tracks, raw_track_features],
+            resources=resources,
+            run_config=dg.RunConfig({"liked_tracks": {"config": {"csv_path": str(labels)}}}),
+        )
+        assert result.success
+
+    materialize(first)
+    live.acousticbrainz_server.log.clear()
+    live.musicbrainz_server.log.clear()
+    added = world.track_ids(second_album)[:2]
+    materialize(first + added)
+    asked = [r for request in live.acousticbrainz_server.log for r in request.args["recording_ids"].split(";")]
+    assert sorted(asked) == sorted(added * 2)  # the low- and the high-level bulk request
+    searched = " ".join(request.args.get("query", "") for request in live.musicbrainz_server.log)
+    assert all(r in searched for r in added) and not any(r in searched for r in first)

@@ -65,6 +65,10 @@ def test_partitions_run_in_parallel_on_the_multiprocess_executor(world_paths, tm
             assert step_pids and os.getpid() not in step_pids
 
 
+def metadata_of(failure):
+    return failure.step_failure_data.user_failure_data.metadata
+
+
 def test_a_truncated_archive_fails_its_partition_only(world_paths, tmp_path):
     _, paths = world_paths
     acousticbrainz = tmp_path / "acousticbrainz"
@@ -83,6 +87,7 @@ def test_a_truncated_archive_fails_its_partition_only(world_paths, tmp_path):
     message = failure.step_failure_data.error.message
     assert broken.name in message and "truncated or corrupt" in message and "accept_truncated" in message
     assert "after member 'acousticbrainz-lowlevel-json-demo/lowlevel/" in message and "at byte" in message
+    assert "(truncated)" in message and metadata_of(failure)["truncated"].value is True
     metadata = failure.step_failure_data.user_failure_data.metadata
     assert metadata["members_read"].value > 0 and metadata["failed_at_file_byte"].value > 0
     assert not (tmp_path / "warehouse" / "acousticbrainz_lowlevel" / f"{broken_key}.parquet").exists()
@@ -104,3 +109,29 @@ def test_a_truncated_archive_fails_its_partition_only(world_paths, tmp_path):
     rows = pd.read_parquet(tmp_path / "warehouse" / "acousticbrainz_lowlevel" / f"{broken_key}.parquet")
     # One row per recording: the documents read, less the second submissions of the same recordings.
     assert 0 < len(rows) <= materialization.metadata["documents"].value and rows["mbid"].is_unique
+
+
+def test_a_corrupt_archive_keeps_nothing_even_when_asked_to(world_paths, tmp_path):
+    """Bytes flipped mid-archive are noticed late (the zstd frame checksum is checked at its end),
+    so what was decoded before cannot be trusted: unlike a cut-short archive, nothing is kept."""
+    _, paths = world_paths
+    acousticbrainz = tmp_path / "acousticbrainz"
+    shutil.copytree(paths.acousticbrainz_dumps, acousticbrainz)
+    broken = sorted(acousticbrainz.glob("acousticbrainz-lowlevel-json-*.tar.zst"))[0]
+    data = bytearray(broken.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    broken.write_bytes(bytes(data))
+    broken_key = broken.name.removesuffix(".tar.zst")
+    defs = build_definitions(acousticbrainz, paths.musicbrainz_dumps, str(tmp_path / "warehouse"), tmp_path / "scratch")
+    result = defs.resolve_job_def("ingest_acousticbrainz").execute_in_process(
+        partition_key=broken_key,
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"acousticbrainz_archive": {"config": {"accept_truncated": True}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
+    assert "(corrupt)" in failure.step_failure_data.error.message and "not kept" in failure.step_failure_data.error.message
+    assert metadata_of(failure)["truncated"].value is False
+    assert not (tmp_path / "warehouse" / "acousticbrainz_lowlevel" / f"{broken_key}.parquet").exists()
+    assert not list((tmp_path / "scratch").glob(".staged-*"))

@@ -5,9 +5,10 @@ from upath import UPath
 
 from albumrec_pipeline.core.documents import track_row_from_documents
 from albumrec_pipeline.core.feature_sets import feature_set_columns
-from albumrec_pipeline.core.model_artifacts import FeatureSchemaError, FittedScaler, TrainedPreferenceModel
+from albumrec_pipeline.core.model_artifacts import MODEL_FILE, FeatureSchemaError, FittedScaler, TrainedPreferenceModel
 from albumrec_pipeline.core.network import PreferenceNet
-from albumrec_pipeline.scoring import TasteModel, load_taste_model
+from albumrec_pipeline.scoring import ArtifactError, TasteModel, load_taste_model
+from albumrec_pipeline.storage.artifacts import save_artifact
 from albumrec_pipeline_tests.factories import highlevel_document, lowlevel_document, recording_id
 
 
@@ -19,17 +20,23 @@ def raw_rows(count: int) -> pd.DataFrame:
     return rows
 
 
-def materialized(tmp_path, feature_set: str, method: str) -> UPath:
-    rows = raw_rows(30)
+def fitted(feature_set: str, method: str, rows: int = 30) -> tuple[FittedScaler, TrainedPreferenceModel]:
     from albumrec_pipeline.core.dataset import encode_features
 
-    scaler = FittedScaler.fit(encode_features(rows)[feature_set_columns(feature_set)], method)
+    scaler = FittedScaler.fit(encode_features(raw_rows(rows))[feature_set_columns(feature_set)], method)
     network = PreferenceNet(len(scaler.input_names), (8,))
-    model = TrainedPreferenceModel(network, scaler.feature_columns, pd.DataFrame({"epoch": [1]}), input_names=scaler.input_names)
+    model = TrainedPreferenceModel(
+        network, scaler.feature_columns, pd.DataFrame({"epoch": [1]}), input_names=scaler.input_names,
+        feature_schema=scaler.feature_schema,
+    )
+    return scaler, model
+
+
+def materialized(tmp_path, feature_set: str, method: str) -> UPath:
+    """A warehouse holding a scaler and network, written the way the IO manager writes them."""
     warehouse = UPath(tmp_path)
-    for name, artifact in (("feature_scaler", scaler), ("preference_model", model)):
-        artifact.save_native(warehouse / name)
-        artifact.summary_table().to_parquet(warehouse / f"{name}.parquet")
+    for name, artifact in zip(("feature_scaler", "preference_model"), fitted(feature_set, method), strict=True):
+        save_artifact(artifact, warehouse / f"{name}.parquet")
     return warehouse
 
 
@@ -66,3 +73,31 @@ def test_a_scaler_and_network_that_disagree_are_refused():
 def test_a_missing_warehouse_says_what_to_materialize(tmp_path):
     with pytest.raises(FileNotFoundError, match="materialize feature_scaler first"):
         load_taste_model(tmp_path)
+
+
+def test_the_scaler_unpickled_on_request_scores_like_the_rebuilt_one(tmp_path):
+    warehouse = materialized(tmp_path, "audio", "piecewise:4")
+    rows = raw_rows(6)
+    assert np.array_equal(
+        load_taste_model(warehouse, from_joblib=True).like_probability(rows), load_taste_model(warehouse).like_probability(rows)
+    )
+
+
+def test_a_network_trained_with_another_scaler_fit_is_refused(tmp_path):
+    warehouse = materialized(tmp_path, "audio", "minmax")
+    # feature_scaler materialized again on other rows, preference_model not: same columns, other scaling.
+    save_artifact(fitted("audio", "minmax", rows=40)[0], warehouse / "feature_scaler.parquet")
+    together = "trained with another fit of the scaler.*materialize feature_scaler and preference_model together"
+    with pytest.raises(FeatureSchemaError, match=together):
+        load_taste_model(warehouse)
+
+
+def test_a_network_file_from_an_unfinished_materialization_is_refused(tmp_path):
+    warehouse = materialized(tmp_path, "audio", "minmax")
+    # A run killed between renaming the new .pth into place and renaming the new summary.
+    _, newer = fitted("audio", "minmax")
+    newer.save_native(warehouse / "preference_model")
+    unfinished = r"song_pref_model_weights\.pth is not the file .*preference_model\.parquet was written with"
+    with pytest.raises(ArtifactError, match=unfinished):
+        load_taste_model(warehouse)
+    assert (warehouse / "preference_model" / MODEL_FILE).exists()

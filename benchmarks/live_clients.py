@@ -19,6 +19,14 @@ ratios stay those of the real pace, and the table says which scale was used.
 
     python benchmarks/live_clients.py                 # time scale 5: about two and a half minutes
     python benchmarks/live_clients.py --time-scale 1  # the real pace: about eleven minutes
+
+`--discovery` measures the album search instead: finding `--albums` albums of which a share
+(`--uncovered-share`) has no AcousticBrainz features, either by looking every album found up
+and then checking its coverage (one MusicBrainz request per album examined), or as albumrec's
+`discover_releases` does: the tracks of a page of albums from one recording search, the
+coverage checked next, and a lookup only for the albums that pass.
+
+    python benchmarks/live_clients.py --discovery     # time scale 5: under a minute
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from albumrec_pipeline.resources.acousticbrainz_api import AcousticBrainzApiSource  # noqa: E402
+from albumrec_pipeline.resources.feature_sources import AlbumSearch  # noqa: E402
 from albumrec_pipeline.resources.musicbrainz_api import MusicBrainzApiCatalog  # noqa: E402
 from albumrec_pipeline_tests.fake_services import FakeServices, FakeWorld, serve  # noqa: E402
 
@@ -83,10 +92,10 @@ def per_track(acousticbrainz_url: str, musicbrainz_url: str, recording_ids: list
                 time.sleep(pause)
 
 
-def albumrec(
-    acousticbrainz_url: str, musicbrainz_url: str, recording_ids: list[str], state_dir: Path, scale: float
-) -> int:
-    """What the `raw_track_features` asset asks of its two resources; returns the rows with features."""
+def clients(
+    acousticbrainz_url: str, musicbrainz_url: str, state_dir: Path, scale: float
+) -> tuple[AcousticBrainzApiSource, MusicBrainzApiCatalog]:
+    """albumrec's two clients with the services' limits, every wait `scale` times shorter."""
     acousticbrainz = AcousticBrainzApiSource(
         base_url=acousticbrainz_url,
         contact=CONTACT,
@@ -104,6 +113,14 @@ def albumrec(
         window_seconds=1 / scale,
         backoff_seconds=1 / scale,
     )
+    return acousticbrainz, catalog
+
+
+def albumrec(
+    acousticbrainz_url: str, musicbrainz_url: str, recording_ids: list[str], state_dir: Path, scale: float
+) -> int:
+    """What the `raw_track_features` asset asks of its two resources; returns the rows with features."""
+    acousticbrainz, catalog = clients(acousticbrainz_url, musicbrainz_url, state_dir, scale)
     quiet = lambda _line: None  # noqa: E731
     try:
         rows = acousticbrainz.fetch_track_features(recording_ids, log=quiet).rows
@@ -139,6 +156,100 @@ def scenario(world: FakeWorld, recording_ids: list[str], scale: float) -> list[M
     return [original, client, rerun]
 
 
+def discovery_world(albums: int, uncovered_share: float) -> FakeWorld:
+    """`albums` twelve-track albums; every n-th has no AcousticBrainz documents at all."""
+    world = FakeWorld()
+    uncovered = round(albums * uncovered_share)
+    for number in range(albums):
+        # Spread the albums without features evenly, as a search would meet them.
+        analysed = (number * uncovered) // albums == ((number + 1) * uncovered) // albums
+        world.add_album(f"Found {number}", f"Band {number}", "2001", tracks=12, with_features=12 if analysed else 0)
+    return world
+
+
+def lookup_first(acousticbrainz_url: str, musicbrainz_url: str, wanted: int, pause: float) -> int:
+    """Look every album found up, then check its coverage: what the lookup's tracklist makes simplest."""
+    kept = 0
+    with requests.Session() as session:
+        session.headers["User-Agent"] = f"lookup-first/1.0 ( {CONTACT} )"
+        search = session.get(
+            f"{musicbrainz_url}/ws/2/release",
+            params={"query": 'status:official AND primarytype:"album"', "limit": "100", "fmt": "json"},
+            timeout=30,
+        ).json()
+        time.sleep(pause)
+        for hit in search["releases"]:
+            if kept >= wanted:
+                break
+            release = session.get(
+                f"{musicbrainz_url}/ws/2/release/{hit['id']}",
+                params={"inc": "recordings artist-credits release-groups", "fmt": "json"},
+                timeout=30,
+            ).json()
+            time.sleep(pause)
+            recordings = [track["recording"]["id"] for medium in release["media"] for track in medium["tracks"]]
+            covered = session.get(
+                f"{acousticbrainz_url}/api/v1/low-level", params={"recording_ids": ";".join(recordings)}, timeout=30
+            ).json()
+            time.sleep(pause)
+            kept += len(set(covered) & set(recordings)) >= 0.5 * len(recordings)
+    return kept
+
+
+def albumrec_discovery(
+    acousticbrainz_url: str, musicbrainz_url: str, wanted: int, state_dir: Path, scale: float
+) -> int:
+    acousticbrainz, catalog = clients(acousticbrainz_url, musicbrainz_url, state_dir, scale)
+    try:
+        return len(catalog.discover_releases(AlbumSearch(max_albums=wanted), log=lambda _line: None).releases)
+    finally:
+        acousticbrainz.close()
+        catalog.close()
+
+
+def discovery_table(rows: list[tuple[Measurement, int]], albums: int, uncovered_share: float, scale: float) -> str:
+    lines = [
+        f"Album discovery: {albums} albums found by the search, {uncovered_share:.0%} of them without "
+        "AcousticBrainz features; keep those with features.",
+        f"Time scale {scale:g}: every limit, window and sleep {scale:g}x shorter; 'real pace' = measured x {scale:g}.",
+        "",
+        f"{'approach':<28}{'kept':>6}{'requests':>10}{'refused':>9}{'wall s':>9}{'real pace s':>13}",
+    ]
+    for row, kept in rows:
+        lines.append(
+            f"{row.approach:<28}{kept:>6}{row.requests:>10}{row.refused:>9}"
+            f"{row.seconds:>9.2f}{row.seconds * scale:>13.1f}"
+        )
+    return "\n".join(lines)
+
+
+def run_discovery(albums: int, uncovered_share: float, scale: float) -> str:
+    world = discovery_world(albums, uncovered_share)
+    wanted = albums  # keep every album that qualifies: each approach examines all of them
+    acousticbrainz, musicbrainz = FakeServices(world), FakeServices(world)
+    rows = []
+    # One pair of servers for every run: the HTTP cache knows answers by URL, port included, as it
+    # knows the real services' by their stable address.
+    with tempfile.TemporaryDirectory(prefix="albumrec-bench-") as state, serve(acousticbrainz) as ab, serve(
+        musicbrainz
+    ) as mb:
+        for name, fetch in (
+            ("lookup first", lambda: lookup_first(ab, mb, wanted, 1.0 / scale)),
+            ("albumrec (coverage first)", lambda: albumrec_discovery(ab, mb, wanted, Path(state), scale)),
+            ("albumrec, re-run", lambda: albumrec_discovery(ab, mb, wanted, Path(state), scale)),
+        ):
+            for services in (acousticbrainz, musicbrainz):
+                services.reset(world)  # a clean log and fresh rate-limit windows
+            acousticbrainz.acousticbrainz_window = (10, 10 / scale)
+            musicbrainz.musicbrainz_interval = 1 / scale
+            started = time.perf_counter()
+            kept = fetch()
+            seconds = time.perf_counter() - started
+            log = acousticbrainz.log + musicbrainz.log
+            rows.append((Measurement(name, len(log), sum(entry.status in REFUSED for entry in log), seconds), kept))
+    return discovery_table(rows, albums, uncovered_share, scale)
+
+
 def table(results: dict[str, tuple[int, list[Measurement]]], scale: float) -> str:
     lines = [
         "albumrec live clients vs. the original per-track approach",
@@ -170,10 +281,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--album-tracks", type=int, default=12, help="tracks on the album (default 12)")
     parser.add_argument("--labelled-tracks", type=int, default=200, help="labelled tracks (default 200)")
+    parser.add_argument("--discovery", action="store_true", help="measure the album search instead")
+    parser.add_argument("--albums", type=int, default=40, help="with --discovery: albums found (default 40)")
+    parser.add_argument(
+        "--uncovered-share", type=float, default=0.5, help="with --discovery: share without features (default 0.5)"
+    )
     options = parser.parse_args(argv)
     if options.time_scale <= 0:
         parser.error("--time-scale must be positive")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
+    if options.discovery:
+        print(run_discovery(options.albums, options.uncovered_share, options.time_scale))
+        return
 
     world, album, labelled = build_world(options.album_tracks, options.labelled_tracks)
     results = {}

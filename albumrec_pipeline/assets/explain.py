@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
 from albumrec_pipeline.core.albums import fill_missing_years
 from albumrec_pipeline.core.catalog import parquet_source
 from albumrec_pipeline.core.dataset import encode_columns, raw_columns_for
@@ -22,7 +23,12 @@ class AlbumExplanationsConfig(dg.Config):
     reasons: int = Field(default=3, description="Features and similar liked tracks listed per album.")
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch", "parquet"}, code_version="1")
+@dg.asset(
+    group_name=GROUP,
+    kinds={"pytorch", "parquet"},
+    code_version="1",
+    automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
+)
 def album_explanations(
     context: dg.AssetExecutionContext,
     config: AlbumExplanationsConfig,

@@ -3,30 +3,93 @@
 The catalog assets are partitioned by dump archive (one static partition per archive file),
 so each archive is read once, independently of the others, and in parallel with them; a
 failed or re-downloaded archive is re-ingested alone.
+
+The live services are one more partition of the same four tables. With `ALBUMREC_SOURCE=live`
+both multi-assets also have the partition `live-search` (`LIVE_PARTITION`): there
+`musicbrainz_archive` stores the albums the MusicBrainz release search finds
+(`ReleaseCatalog.discover_releases`) and `acousticbrainz_archive` the AcousticBrainz documents
+of their tracks (`TrackFeatureSource.feature_documents`). Both are parsed by the code that
+parses archive documents (`core.releases.ReleaseRows`,
+`core.feature_dumps.document_row`) into the same schemas, so `candidate_albums` and everything
+after it read found and dumped albums alike, from the same files. Partitions of the existing
+assets, not new assets: an asset key has one definition, and new keys would need every reader
+of the catalog changed.
+
+What `acousticbrainz_archive`'s live partition fetches is the recordings of
+`musicbrainz_archive`'s live partition: it takes `musicbrainz_tracks` as an input through a
+`StaticPartitionMapping` of `live-search` to `live-search` only. An archive partition maps to
+no upstream partition, receives nothing and reads its archive, so archive ingest depends on
+neither live data nor the liked list, and the lineage says exactly that the live features
+follow the live albums (materialize the MusicBrainz partition first). The search does not
+skip albums holding the listener's labelled recordings: `candidate_albums` leaves them out,
+as it does for the dumps, and an input of the liked list would make every archive partition
+depend on it.
+
+The multi-assets always take the source resources (`track_features`, `release_catalog`; every
+source kind provides them, and Dagster takes a resource either as a typed argument or by key,
+not both); only the live partition calls them.
+
+Every asset that can call a web service (these two in live mode, and `raw_track_features`)
+shares one Dagster pool, `LIVE_SERVICES_POOL`, so with the instance's pool limit (the Makefile
+sets 1) two runs never call the services at once. A pool belongs to an op, not a partition, so
+in live mode the limit also spaces out archive partitions. Without the live source nothing is
+called and no pool is set. The request budget itself is shared by every process through the
+clients' rate limiter.
+
+What the search looks for is `musicbrainz_archive`'s config, `live_search` (query, primary
+types, how many albums, how many search pages, the AcousticBrainz coverage an album needs),
+not the `release_catalog` resource's: it defines what the partition holds, while the resource
+says how to talk to the service; and run config given to a resource in the Launchpad replaces
+the values set in code (the contact, a mirror's URL) instead of adding to them.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import dagster as dg
+import orjson
 import pandas as pd
 from pydantic import Field
 
+from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
 from albumrec_pipeline.core.archives import ArchiveReadError, ArchiveStream
 from albumrec_pipeline.core.dataset import assemble_raw_track_features
+from albumrec_pipeline.core.documents import DocumentError
 from albumrec_pipeline.core.enriched_csv import read_enriched_csv
-from albumrec_pipeline.core.feature_dumps import HIGHLEVEL, LOWLEVEL, TABLE_SCHEMAS, IngestCounts, ingest_feature_archive
+from albumrec_pipeline.core.feature_dumps import (
+    HIGHLEVEL,
+    LOWLEVEL,
+    TABLE_SCHEMAS,
+    IngestCounts,
+    TableBatcher,
+    document_row,
+    ingest_feature_archive,
+)
+from albumrec_pipeline.core.feedback import apply_feedback, input_fingerprint, read_feedback
 from albumrec_pipeline.core.liked_tracks import read_liked_tracks
-from albumrec_pipeline.core.releases import CATALOG_TRACK_SCHEMA, RELEASE_SCHEMA, ReleaseIngestCounts, ingest_release_archive
+from albumrec_pipeline.core.releases import (
+    CATALOG_TRACK_SCHEMA,
+    RELEASE_SCHEMA,
+    ReleaseIngestCounts,
+    ReleaseRows,
+    ingest_release_archive,
+)
 from albumrec_pipeline.resources.dumps import CatalogEngine, DumpArchives
-from albumrec_pipeline.resources.feature_sources import ReleaseCatalog, TrackFeatureFetch, TrackFeatureSource
-from albumrec_pipeline.settings import DEMO_WORLD_DIR
+from albumrec_pipeline.resources.feature_sources import (
+    AlbumSearch,
+    ReleaseCatalog,
+    TrackFeatureFetch,
+    TrackFeatureSource,
+)
+from albumrec_pipeline.resources.source_selection import LIVE_PARTITION, LIVE_SERVICES_POOL
+from albumrec_pipeline.settings import FEEDBACK_CSV, LIKED_TRACKS_CSV
 from albumrec_pipeline.storage.tables import StagedTable
 
 GROUP = "ingest"
 ACOUSTICBRAINZ_TABLES = {LOWLEVEL: "acousticbrainz_lowlevel", HIGHLEVEL: "acousticbrainz_highlevel"}
 MUSICBRAINZ_TABLES = {"releases": "musicbrainz_releases", "tracks": "musicbrainz_tracks"}
 CATALOG_TABLES = [*ACOUSTICBRAINZ_TABLES.values(), *MUSICBRAINZ_TABLES.values()]
+INPUT_FINGERPRINT_KEY = "input_sha256"
 # Seconds between progress lines while an archive is read.
 PROGRESS_EVERY = 10.0
 
@@ -35,11 +98,50 @@ class ArchiveIngestConfig(dg.Config):
     accept_truncated: bool = Field(
         default=False,
         description=(
-            "When the archive turns out truncated or corrupt, keep and store what was read before the damage "
-            "(the materialization is marked incomplete) instead of failing the partition."
+            "When the archive turns out cut short (an interrupted download), keep and store what was read "
+            "before the cut (the materialization is marked incomplete) instead of failing the partition. "
+            "A corrupt archive fails regardless: rows decoded before corruption is noticed may be wrong."
         ),
     )
     batch_rows: int = Field(default=20_000, description="Rows per batch written; memory holds about one batch.")
+
+
+_SEARCH = AlbumSearch()
+
+
+class LiveSearchConfig(dg.Config):
+    query: str = Field(
+        default=_SEARCH.query,
+        description="MusicBrainz release search (Lucene), e.g. 'status:official AND tag:jazz' or "
+        "'artist:\"Miles Davis\"'; the primary types are added to it. The default leaves out the secondary "
+        "types candidate_albums leaves out, so no request is spent on albums it would drop.",
+    )
+    primary_types: list[str] = Field(
+        default=list(_SEARCH.primary_types),
+        description="Release-group primary types to search for; candidate_albums' primary_types must include them.",
+    )
+    max_albums: int = Field(default=_SEARCH.max_albums, ge=1, description="Stop once this many albums are kept.")
+    max_search_pages: int = Field(
+        default=_SEARCH.max_search_pages, ge=1, description="Release search pages (100 releases each) to go through."
+    )
+    min_feature_coverage: float = Field(
+        default=_SEARCH.min_feature_coverage,
+        ge=0,
+        le=1,
+        description="Share of an album's tracks that AcousticBrainz must have for the album to be kept.",
+    )
+
+    def search(self) -> AlbumSearch:
+        return AlbumSearch(
+            self.query, tuple(self.primary_types), self.max_albums, self.max_search_pages, self.min_feature_coverage
+        )
+
+
+class MusicBrainzIngestConfig(ArchiveIngestConfig):
+    live_search: LiveSearchConfig = Field(
+        default_factory=LiveSearchConfig,
+        description="What the live-search partition holds (with ALBUMREC_SOURCE=live); archive partitions ignore it.",
+    )
 
 
 class _ArchiveProgress:
@@ -65,11 +167,18 @@ class _ArchiveProgress:
 
 
 def _failure(error: ArchiveReadError, read: str) -> dg.Failure:
+    advice = (
+        "set accept_truncated to keep them."
+        if error.truncated
+        else "they are not kept: the archive is corrupt, not cut short, so they may hold damaged bytes."
+    )
     return dg.Failure(
-        description=f"{error} {read} were read before the damage; set accept_truncated to keep them.",
+        description=f"{error} {read} were read before the damage; {advice}",
         metadata={
             "archive": dg.MetadataValue.path(error.archive),
             "last_complete_member": error.last_member or "",
+            "member_being_read": error.member_being_read or "",
+            "truncated": error.truncated,
             "members_read": error.members_read,
             "failed_at_unpacked_byte": error.uncompressed_offset,
             "failed_at_file_byte": error.compressed_offset,
@@ -93,28 +202,136 @@ def _read_archive(
     try:
         read()
     except ArchiveReadError as error:
-        if not config.accept_truncated:
+        # Only a cut-short archive keeps its rows: after corruption, rows decoded before the
+        # decoder noticed may already be wrong (zstd and xz verify their checksums late).
+        if not (config.accept_truncated and error.truncated):
             for table in staged.values():
                 table.discard()
             raise _failure(error, read_so_far()) from error
         log(f"{error} Keeping the {describe()} read before the damage.")
         return False
+    except BaseException:
+        # Any other failure (a damaged CSV member, an interrupt) leaves no staged file in scratch.
+        for table in staged.values():
+            table.discard()
+        raise
     return True
 
 
+# --- the live partition ---------------------------------------------------------------------
+
+
+def has_live_partition(partitions: dg.PartitionsDefinition) -> bool:
+    return isinstance(partitions, dg.StaticPartitionsDefinition) and LIVE_PARTITION in partitions.get_partition_keys()
+
+
+def _live_seconds(started: float) -> float:
+    return round(time.perf_counter() - started, 1)
+
+
+def _live_feature_tables(
+    context: dg.AssetExecutionContext,
+    config: ArchiveIngestConfig,
+    catalog_engine: CatalogEngine,
+    source: TrackFeatureSource,
+    found_tracks: pd.DataFrame | None,
+) -> Iterator[dg.Output]:
+    """The live partition of the feature tables: the documents of the found albums' recordings."""
+    if found_tracks is None:
+        raise dg.Failure(f"acousticbrainz_archive {LIVE_PARTITION} received no musicbrainz_tracks partition")
+    started = time.perf_counter()
+    recording_ids = list(dict.fromkeys(found_tracks["recording_id"].dropna()))
+    context.log.info(
+        f"{LIVE_PARTITION}: AcousticBrainz documents for the {len(recording_ids):,} recordings on the "
+        f"{found_tracks['release_id'].nunique():,} albums the MusicBrainz search found"
+    )
+    fetched = source.feature_documents(recording_ids, log=context.log.info)
+    staged = {kind: StagedTable(TABLE_SCHEMAS[kind], catalog_engine.scratch_dir) for kind in ACOUSTICBRAINZ_TABLES}
+    counts = IngestCounts()
+    for kind, documents in fetched.documents.items():
+        batcher = TableBatcher(TABLE_SCHEMAS[kind], config.batch_rows)
+        for recording_id, (offset, document) in documents.items():
+            try:
+                # Through the archive documents' own parser, so both give a document the same row.
+                row = document_row(kind, recording_id, offset, orjson.dumps(document))
+            except DocumentError as error:
+                counts.note_problem(f"recording {recording_id}: {error}")
+                continue
+            counts.documents[kind] += 1
+            if (batch := batcher.add(row)) is not None:
+                staged[kind].write(batch)
+        if (batch := batcher.flush()) is not None:
+            staged[kind].write(batch)
+    for problem in counts.problems:
+        context.log.warning(f"unusable document: {problem}")
+    shared = {
+        "source": "AcousticBrainz API",
+        "complete": True,
+        "recordings": len(recording_ids),
+        "recordings_without_documents": len(fetched.without_documents),
+        "unusable_documents": counts.unusable,
+        "seconds": _live_seconds(started),
+    }
+    for kind, table in ACOUSTICBRAINZ_TABLES.items():
+        yield dg.Output(staged[kind].close(), table, metadata={**shared, "documents": counts.documents[kind]})
+
+
+def _live_release_tables(
+    context: dg.AssetExecutionContext, search: AlbumSearch, catalog_engine: CatalogEngine, catalog: ReleaseCatalog
+) -> Iterator[dg.Output]:
+    """The live partition of the release tables: the albums the MusicBrainz search finds."""
+    started = time.perf_counter()
+    found = catalog.discover_releases(search, log=context.log.info)
+    staged = {
+        "releases": StagedTable(RELEASE_SCHEMA, catalog_engine.scratch_dir),
+        "tracks": StagedTable(CATALOG_TRACK_SCHEMA, catalog_engine.scratch_dir),
+    }
+    counts = ReleaseIngestCounts()
+    collected = ReleaseRows(counts)
+    for document in found.releases:
+        # The lookup documents are the dump's lines: the dump's parser reads them.
+        collected.add(document, f"release {document.get('id') if isinstance(document, dict) else document!r}")
+    # The search keeps at most `max_albums` albums, all in memory already: one batch.
+    for name, table in collected.take().items():
+        staged[name].write(table)
+    for problem in counts.problems:
+        context.log.warning(f"unusable release: {problem}")
+    shared = {
+        "source": "MusicBrainz search",
+        "query": found.query,
+        "complete": True,
+        "albums": counts.releases,
+        "unusable_releases": counts.unusable,
+        "skipped_search_hits": dg.MetadataValue.json(found.skipped),
+        "seconds": _live_seconds(started),
+    }
+    yield dg.Output(staged["releases"].close(), MUSICBRAINZ_TABLES["releases"], metadata=shared)
+    tracks_metadata = {**shared, "tracks": counts.tracks}
+    yield dg.Output(staged["tracks"].close(), MUSICBRAINZ_TABLES["tracks"], metadata=tracks_metadata)
+
+
 def acousticbrainz_archive_assets(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    """Low- and high-level feature tables from one AcousticBrainz dump archive per partition."""
+    """Low- and high-level feature tables from one AcousticBrainz dump archive per partition, and
+    from the live API for the found albums' recordings when `partitions` has the live partition."""
+    live = has_live_partition(partitions)
+    # Only the live partition reads the MusicBrainz tables: an archive partition maps to none.
+    found_tracks = dg.AssetIn(
+        MUSICBRAINZ_TABLES["tracks"], partition_mapping=dg.StaticPartitionMapping({LIVE_PARTITION: LIVE_PARTITION})
+    )
 
     @dg.multi_asset(
         name="acousticbrainz_archive",
         partitions_def=partitions,
         group_name=GROUP,
+        ins={"musicbrainz_tracks": found_tracks} if live else None,
+        pool=LIVE_SERVICES_POOL if live else None,
         outs={
             ACOUSTICBRAINZ_TABLES[LOWLEVEL]: dg.AssetOut(
                 description=(
                     "Low-level AcousticBrainz features, one row per recording (lowest submission offset) and "
                     "archive: key, scale, chords, bpm, loudness, spectral and MFCC means, file tags. Rows from "
-                    "the CSV feature dumps hold their compact columns only."
+                    "the CSV feature dumps hold their compact columns only. Partition live-search: the "
+                    "documents of the live-search albums' recordings, from the AcousticBrainz API."
                 ),
                 kinds={"parquet"},
                 code_version="1",
@@ -130,8 +347,18 @@ def acousticbrainz_archive_assets(partitions: dg.PartitionsDefinition) -> dg.Ass
         },
     )
     def acousticbrainz_archive(
-        context: dg.AssetExecutionContext, config: ArchiveIngestConfig, dumps: DumpArchives, catalog_engine: CatalogEngine
+        context: dg.AssetExecutionContext,
+        config: ArchiveIngestConfig,
+        dumps: DumpArchives,
+        catalog_engine: CatalogEngine,
+        track_features: TrackFeatureSource,
+        # The MusicBrainz tracks input exists only with the live partition: it arrives by name, if at all.
+        **live_inputs: pd.DataFrame | None,
     ):
+        if context.partition_key == LIVE_PARTITION:
+            tracks = live_inputs.get("musicbrainz_tracks")
+            yield from _live_feature_tables(context, config, catalog_engine, track_features, tracks)
+            return
         path = dumps.acousticbrainz_archive(context.partition_key)
         staged = {kind: StagedTable(TABLE_SCHEMAS[kind], catalog_engine.scratch_dir) for kind in ACOUSTICBRAINZ_TABLES}
         counts = IngestCounts()
@@ -182,17 +409,21 @@ def acousticbrainz_archive_assets(partitions: dg.PartitionsDefinition) -> dg.Ass
 
 
 def musicbrainz_archive_assets(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    """Release and track tables from the MusicBrainz JSON dump's release archive(s)."""
+    """Release and track tables from the MusicBrainz JSON dump's release archive(s), and from the
+    live MusicBrainz search when `partitions` has the live partition."""
+    live = has_live_partition(partitions)
 
     @dg.multi_asset(
         name="musicbrainz_archive",
         partitions_def=partitions,
         group_name=GROUP,
+        pool=LIVE_SERVICES_POOL if live else None,
         outs={
             MUSICBRAINZ_TABLES["releases"]: dg.AssetOut(
                 description=(
                     "MusicBrainz releases: release and release-group ids, title, artist credit (name and artist "
-                    "ids), date and year, status, primary and secondary types."
+                    "ids), date and year, status, primary and secondary types. Partition live-search: the albums "
+                    "the MusicBrainz release search finds."
                 ),
                 kinds={"parquet"},
                 code_version="1",
@@ -208,8 +439,15 @@ def musicbrainz_archive_assets(partitions: dg.PartitionsDefinition) -> dg.Assets
         },
     )
     def musicbrainz_archive(
-        context: dg.AssetExecutionContext, config: ArchiveIngestConfig, dumps: DumpArchives, catalog_engine: CatalogEngine
+        context: dg.AssetExecutionContext,
+        config: MusicBrainzIngestConfig,
+        dumps: DumpArchives,
+        catalog_engine: CatalogEngine,
+        release_catalog: ReleaseCatalog,
     ):
+        if context.partition_key == LIVE_PARTITION:
+            yield from _live_release_tables(context, config.live_search.search(), catalog_engine, release_catalog)
+            return
         path = dumps.musicbrainz_archive(context.partition_key)
         staged = {
             "releases": StagedTable(RELEASE_SCHEMA, catalog_engine.scratch_dir),
@@ -252,17 +490,37 @@ def musicbrainz_archive_assets(partitions: dg.PartitionsDefinition) -> dg.Assets
 
 class LikedTracksConfig(dg.Config):
     csv_path: str = Field(
-        default=str(DEMO_WORLD_DIR / "liked_tracks.csv"),
-        description="CSV with a header 'mbid,liked': MusicBrainz recording ids, 1 = liked, 0 = disliked.",
+        default=str(LIKED_TRACKS_CSV),
+        description="CSV with a header 'mbid,liked': MusicBrainz recording ids, 1 = liked, 0 = disliked "
+        "(default: $ALBUMREC_LIKED_TRACKS, else the demo world's list).",
+    )
+    feedback_csv_path: str = Field(
+        default=str(FEEDBACK_CSV),
+        description="Feedback on recommendations, same format (written by `albumrec feedback`); it overrides "
+        "the list where they disagree. A missing file means no feedback yet.",
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version="1")
+@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version="2")
 def liked_tracks(context: dg.AssetExecutionContext, config: LikedTracksConfig) -> pd.DataFrame:
-    """The listener's liked (1) and disliked (0) recordings, validated: UUIDs, 0/1 labels, no conflicts."""
-    table = read_liked_tracks(config.csv_path)
+    """The listener's liked (1) and disliked (0) recordings with their feedback on recommendations
+    applied, validated: UUIDs, 0/1 labels, no conflicts."""
+    fingerprint = input_fingerprint(config.csv_path, config.feedback_csv_path)
+    listed = read_liked_tracks(config.csv_path)
+    merged = apply_feedback(listed, read_feedback(config.feedback_csv_path))
+    table = merged.table
     context.add_output_metadata(
-        {"source": dg.MetadataValue.path(config.csv_path), "liked_share": float(table["liked"].mean())}
+        {
+            "source": dg.MetadataValue.path(config.csv_path),
+            "feedback": dg.MetadataValue.path(config.feedback_csv_path),
+            # What the parser repaired: rows read, empty rows skipped, repeated recordings dropped.
+            **{f"list_{name}": count for name, count in listed.attrs.get("liked_list", {}).items()},
+            "recordings_added_by_feedback": merged.added,
+            "recordings_relabelled_by_feedback": merged.relabelled,
+            "liked_share": float(table["liked"].mean()),
+            # What the liked-list sensor compares the files with, to tell whether they changed since.
+            INPUT_FINGERPRINT_KEY: fingerprint,
+        }
     )
     return table
 
@@ -275,7 +533,15 @@ class RawTrackFeaturesConfig(dg.Config):
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version="2", deps=CATALOG_TABLES)
+@dg.asset(
+    group_name=GROUP,
+    kinds={"pandas", "parquet"},
+    code_version="2",
+    deps=CATALOG_TABLES,
+    automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
+    # Always pooled: with the live source it calls both services; with the catalog the pool is idle.
+    pool=LIVE_SERVICES_POOL,
+)
 def raw_track_features(
     context: dg.AssetExecutionContext,
     config: RawTrackFeaturesConfig,

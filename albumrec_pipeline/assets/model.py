@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
 from albumrec_pipeline.core.dataset import clean_dataset
 from albumrec_pipeline.core.evaluation import ORIGINAL_RECIPE, NetworkRecipe, cross_validate_table, evaluation_report
 from albumrec_pipeline.core.evaluation_report import EvaluationReport
@@ -27,7 +28,12 @@ class SplitConfig(dg.Config):
     split_salt: str = Field(default="albumrec", description="Change to draw a different artist split.")
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version="1")
+@dg.asset(
+    group_name=GROUP,
+    kinds={"pandas", "parquet"},
+    code_version="1",
+    automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
+)
 def cleaned_dataset(
     context: dg.AssetExecutionContext, config: SplitConfig, raw_track_features: pd.DataFrame
 ) -> pd.DataFrame:
@@ -61,7 +67,12 @@ class FeatureScalerConfig(dg.Config):
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"scikit-learn", "parquet"}, code_version="2")
+@dg.asset(
+    group_name=GROUP,
+    kinds={"scikit-learn", "parquet"},
+    code_version="3",
+    automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
+)
 def feature_scaler(
     context: dg.AssetExecutionContext, config: FeatureScalerConfig, cleaned_dataset: pd.DataFrame
 ) -> FittedScaler:
@@ -117,7 +128,12 @@ class TrainingConfig(dg.Config):
         )
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch", "parquet"}, code_version="2")
+@dg.asset(
+    group_name=GROUP,
+    kinds={"pytorch", "parquet"},
+    code_version="3",
+    automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
+)
 def preference_model(
     context: dg.AssetExecutionContext,
     config: TrainingConfig,
@@ -157,11 +173,13 @@ def preference_model(
     history = pd.concat([result.history.assign(member=member) for member, result in enumerate(outcomes)], ignore_index=True)
     model = TrainedPreferenceModel(
         outcome.network, feature_scaler.feature_columns, history, input_names=feature_scaler.input_names,
-        more_networks=[result.network for result in outcomes[1:]],
+        more_networks=[result.network for result in outcomes[1:]], feature_schema=feature_scaler.feature_schema,
     )
     test = classification_metrics(parts["test"][LABEL_COLUMN].to_numpy(), model.like_probability(scaled["test"]))
     model.metrics = {f"test_{name}": value for name, value in test.items()} | {"best_epoch": outcome.best_epoch}
-    early_history = outcome.history[outcome.history.get("phase", "early_stopping") == "early_stopping"]
+    # Without a refit the history is all early stopping and has no phase column.
+    history = outcome.history
+    early_history = history[history["phase"] == "early_stopping"] if "phase" in history else history
     epochs_chosen = [result.best_epoch for result in outcomes]
     context.add_output_metadata(
         {
@@ -180,7 +198,12 @@ def preference_model(
     return model
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, code_version="2")
+@dg.asset(
+    group_name=GROUP,
+    kinds={"pandas", "parquet"},
+    code_version="3",
+    automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
+)
 def weight_reports(context: dg.AssetExecutionContext, preference_model: TrainedPreferenceModel) -> WeightReports:
     """What the network learned: per-layer weights, biases and mean-|w| importance (normalised),
     the first layer's importance per feature and grouped by feature family, and its top-10 features."""

@@ -7,6 +7,7 @@ features batch by batch.
 
 import time
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
@@ -14,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import Field
 
+from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
 from albumrec_pipeline.core.albums import (
     SCORING_COLUMNS,
     AlbumThresholds,
@@ -66,7 +68,12 @@ class CandidateAlbumsConfig(dg.Config):
         )
 
 
-@dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"}, code_version="2")
+@dg.asset(
+    group_name=GROUP,
+    kinds={"duckdb", "parquet"},
+    code_version="2",
+    automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
+)
 def candidate_albums(
     context: dg.AssetExecutionContext,
     config: CandidateAlbumsConfig,
@@ -107,7 +114,12 @@ class CandidateTrackFeaturesConfig(dg.Config):
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"}, code_version="2")
+@dg.asset(
+    group_name=GROUP,
+    kinds={"duckdb", "parquet"},
+    code_version="2",
+    automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
+)
 def candidate_track_features(
     context: dg.AssetExecutionContext,
     config: CandidateTrackFeaturesConfig,
@@ -149,7 +161,12 @@ class TrackScoresConfig(dg.Config):
     batch_rows: int = Field(default=100_000, description="Recordings scored per batch; memory holds about one batch.")
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch", "parquet"}, code_version="2")
+@dg.asset(
+    group_name=GROUP,
+    kinds={"pytorch", "parquet"},
+    code_version="2",
+    automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
+)
 def track_scores(
     context: dg.AssetExecutionContext,
     config: TrackScoresConfig,
@@ -201,7 +218,12 @@ class AlbumRecommendationConfig(dg.Config):
         )
 
 
-@dg.asset(group_name=GROUP, kinds={"duckdb", "parquet"}, code_version="2")
+@dg.asset(
+    group_name=GROUP,
+    kinds={"duckdb", "parquet"},
+    code_version="2",
+    automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
+)
 def album_recommendations(
     context: dg.AssetExecutionContext,
     config: AlbumRecommendationConfig,
@@ -234,6 +256,8 @@ def album_recommendations(
         {
             "albums": albums,
             "albums_recommended": int(recommended),
+            # The thresholds travel with the table, so its check judges it by the rules that made it.
+            **asdict(config.thresholds()),
             "top_recommendations": dg.MetadataValue.md(markdown_preview(top)),
         }
     )

@@ -21,7 +21,7 @@ from albumrec_pipeline.core.feature_columns import (
     NUMERIC_AUDIO_COLUMNS,
     RELEASE_YEAR_COLUMN,
 )
-from albumrec_pipeline.core.model_artifacts import FeatureSchemaError, FittedScaler, TrainedPreferenceModel
+from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel, check_scaler_and_model
 
 ALBUM_COLUMNS: list[str] = [
     "rank",
@@ -58,6 +58,19 @@ class AlbumThresholds:
     min_feature_coverage: float = 0.5
 
 
+def threshold_violations(ranking: pd.DataFrame, thresholds: AlbumThresholds) -> pd.DataFrame:
+    """Rows of a ranking marked recommended that do not meet `thresholds` (empty when all do)."""
+    recommended = ranking[ranking["recommended"]]
+    scored = recommended["tracks_with_features"].clip(lower=1)
+    meets = (
+        (recommended["tracks"] >= thresholds.album_track_length_threshold)
+        & (recommended["feature_coverage"] >= thresholds.min_feature_coverage - 1e-9)
+        & (recommended["liked_tracks"] / scored >= thresholds.album_recommendation_threshold - 1e-9)
+        & (recommended["tracks_with_features"] > 0)
+    )
+    return recommended[~meets]
+
+
 @dataclass(frozen=True)
 class RankingOptions:
     # At most this many albums per album artist in the ranking (None: no limit), so one
@@ -69,8 +82,7 @@ def score_tracks(
     features: pd.DataFrame, scaler: FittedScaler, model: TrainedPreferenceModel, batch_size: int = 65536
 ) -> np.ndarray:
     """Like-probability for each raw feature row (enriched-CSV columns), in row order."""
-    if scaler.feature_columns != model.feature_columns:
-        raise FeatureSchemaError("the scaler and the network were fitted on different feature columns")
+    check_scaler_and_model(scaler, model)
     encoded = encode_columns(features, scaler.feature_columns)
     scores = [
         model.like_probability(scaler.transform(encoded.iloc[start : start + batch_size]))

@@ -47,19 +47,28 @@ class ArchiveReadError(RuntimeError):
         uncompressed_offset: int,
         compressed_offset: int,
         cause: BaseException,
+        member_being_read: str | None = None,
     ):
-        after = f"after member {last_member!r}" if last_member else "before its first member"
+        where = f"after member {last_member!r}" if last_member else "before its first member"
+        if member_being_read:
+            where = f"inside member {member_being_read!r}, {where}"
+        # An end of data is a cut-short download: what came before it decoded as it was written.
+        # Anything else is damage that a decoder may have passed on before noticing it.
+        truncated = isinstance(cause, EOFError) or "unexpected end of data" in str(cause)
+        kind = "truncated" if truncated else "corrupt"
         super().__init__(
-            f"{archive}: the archive is truncated or corrupt: {members_read:,} members were read, the stream broke "
-            f"{after} at byte {uncompressed_offset:,} of the unpacked tar stream (byte {compressed_offset:,} of the "
-            f"file): {type(cause).__name__}: {cause}. Download the archive again and compare its checksum with the "
-            "dump's sha256sums file."
+            f"{archive}: the archive is truncated or corrupt ({kind}): {members_read:,} members were read, the "
+            f"stream broke {where} at byte {uncompressed_offset:,} of the unpacked tar stream (byte "
+            f"{compressed_offset:,} of the file): {type(cause).__name__}: {cause}. Download the archive again and "
+            "compare its checksum with the dump's sha256sums file."
         )
         self.archive = archive
         self.last_member = last_member
+        self.member_being_read = member_being_read
         self.members_read = members_read
         self.uncompressed_offset = uncompressed_offset
         self.compressed_offset = compressed_offset
+        self.truncated = truncated
 
 
 class DumpFormatError(ValueError):
@@ -228,6 +237,7 @@ class ArchiveStream:
         self.compressed_size = self.path.stat().st_size
         self.members_read = 0
         self.last_member: str | None = None
+        self.member_being_read: str | None = None
         self._counter: _CountingReader | None = None
         self._unpacked: _UncompressedCounter | None = None
 
@@ -247,6 +257,7 @@ class ArchiveStream:
             self._unpacked.position if self._unpacked else 0,
             self.compressed_bytes_read,
             cause,
+            self.member_being_read,
         )
 
     def __iter__(self) -> Iterator[ArchiveMember]:
@@ -268,12 +279,20 @@ class ArchiveStream:
                     except damage as error:
                         raise self._failure(error) from error
                     if info is None:
+                        # Read past the tar's end marker to the end of the compressed stream: its
+                        # checksum (zstd frame, xz block) is only verified there.
+                        try:
+                            while self._unpacked.read(_READ_SIZE):
+                                pass
+                        except damage as error:
+                            raise self._failure(error) from error
                         break
                     if not info.isfile():
                         continue
                     extracted = tar.extractfile(info)
                     assert extracted is not None  # regular files always have content
                     member = ArchiveMember(info.name, info.size, info.offset, _GuardedMember(extracted, self))
+                    self.member_being_read = info.name
                     yield member
                     try:
                         # A consumer that stopped early leaves the rest; tarfile skips it on next().
@@ -282,6 +301,7 @@ class ArchiveStream:
                         raise self._failure(error) from error
                     self.members_read += 1
                     self.last_member = info.name
+                    self.member_being_read = None
 
 
 class _GuardedMember(io.RawIOBase):

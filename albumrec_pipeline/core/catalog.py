@@ -119,7 +119,8 @@ def chosen_lowlevel_sql(lowlevel: str, recordings: str | None = None) -> str:
             WHERE {_all_present(COMPACT_LOWLEVEL_COLUMNS)}
         ),
         chosen AS (SELECT mbid, min(preference) AS preference FROM candidates GROUP BY mbid)
-        SELECT candidates.* EXCLUDE (preference)
+        -- DISTINCT ON: the same submission can sit in two partitions (a dump and the live search).
+        SELECT DISTINCT ON (candidates.mbid) candidates.* EXCLUDE (preference)
         FROM candidates JOIN chosen USING (mbid, preference)
     """
 
@@ -129,7 +130,7 @@ def chosen_highlevel_sql(highlevel: str, recordings: str | None = None) -> str:
     return f"""
         WITH rows AS (SELECT * FROM {highlevel} WHERE {_all_present(HIGHLEVEL_COLUMNS)} {restrict}),
         chosen AS (SELECT mbid, min(submission_offset) AS submission_offset FROM rows GROUP BY mbid)
-        SELECT rows.* FROM rows JOIN chosen USING (mbid, submission_offset)
+        SELECT DISTINCT ON (rows.mbid) rows.* FROM rows JOIN chosen USING (mbid, submission_offset)
     """
 
 
@@ -217,11 +218,12 @@ def candidate_tracklists_sql(releases: str, tracks: str, labelled: str, options:
             FROM labelled_tracks WHERE recording_artist_ids IS NOT NULL
         ),
         candidates AS (
-            SELECT * FROM {releases} AS r WHERE {" AND ".join(conditions)}
+            -- DISTINCT ON: a release found by the live search can also be in a dump partition.
+            SELECT DISTINCT ON (r.release_id) * FROM {releases} AS r WHERE {" AND ".join(conditions)}
         )
-        SELECT {selected}
+        SELECT DISTINCT ON (t.release_id, t.medium_position, t.track_position) {selected}
         FROM {tracks} AS t JOIN candidates AS r ON r.release_id = t.release_id
-        ORDER BY r.release_id, t.medium_position, t.track_position
+        ORDER BY t.release_id, t.medium_position, t.track_position
     """
 
 

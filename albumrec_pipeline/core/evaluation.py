@@ -8,12 +8,11 @@ test rows are predicted once, at the end.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, precision_score, recall_score, roc_curve
@@ -24,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from albumrec_pipeline.core.evaluation_report import EvaluationReport
 from albumrec_pipeline.core.explanations import permutation_importance
 from albumrec_pipeline.core.feature_columns import LABEL_COLUMN, feature_group
+from albumrec_pipeline.core.model_artifacts import TrainedPreferenceModel
 from albumrec_pipeline.core.network import PreferenceNet
 from albumrec_pipeline.core.scaling import make_scaler
 from albumrec_pipeline.core.training import TrainingSettings, classification_metrics, fit_preference_network
@@ -75,20 +75,32 @@ def validation_split(groups: np.ndarray, labels: np.ndarray, share: float, seed:
 
 @dataclass
 class FittedNetworkEnsemble:
+    """A fold's scaler and the networks trained on its rows. Predictions go through the pipeline's
+    own model class, so cross-validation scores the very ensemble averaging the product ships."""
+
     scaler: object
-    networks: list[PreferenceNet]
+    model: TrainedPreferenceModel
     histories: list[pd.DataFrame]
 
+    @property
+    def networks(self) -> list[PreferenceNet]:
+        return self.model.networks
+
     def like_probability(self, features: np.ndarray) -> np.ndarray:
-        scaled = torch.as_tensor(self.scaler.transform(features), dtype=torch.float32)
-        return np.mean([network.like_probability(scaled).numpy() for network in self.networks], axis=0)
+        return self.model.like_probability(self.scaler.transform(features))
 
 
 def fit_network(
-    features: np.ndarray, labels: np.ndarray, groups: np.ndarray, recipe: NetworkRecipe, seed: int = 0
+    features: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    recipe: NetworkRecipe,
+    seed: int = 0,
+    feature_columns: Sequence[str] = (),
 ) -> FittedNetworkEnsemble:
     """Scale on all given rows, then train `ensemble_size` networks, each with early stopping on its
-    own held-out artists: members differ in seed and in which artists they validate on."""
+    own held-out artists: members differ in seed and in which artists they validate on.
+    `feature_columns` names the columns of `features`, for the model's record."""
     scaler = make_scaler(recipe.scaling).fit(features)
     scaled = scaler.transform(features)
     networks, histories = [], []
@@ -102,7 +114,13 @@ def fit_network(
         )
         networks.append(outcome.network)
         histories.append(outcome.history.assign(member=member))
-    return FittedNetworkEnsemble(scaler, networks, histories)
+    model = TrainedPreferenceModel(
+        network=networks[0],
+        feature_columns=list(feature_columns),
+        history=pd.concat(histories, ignore_index=True),
+        more_networks=networks[1:],
+    )
+    return FittedNetworkEnsemble(scaler, model, histories)
 
 
 def logistic_regression() -> object:
@@ -158,7 +176,10 @@ def cross_validate_table(
             for name, recipe in network_recipes.items():
                 started = time.perf_counter()
                 # Early stopping always holds out whole artists, whatever the outer grouping.
-                ensemble = fit_network(matrices[name][train_index], y_train, artists[train_index], recipe, seed=fold)
+                ensemble = fit_network(
+                    matrices[name][train_index], y_train, artists[train_index], recipe, seed=fold,
+                    feature_columns=recipe_columns[name],
+                )
                 seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
                 fitted[name] = lambda ensemble=ensemble, name=name: ensemble.like_probability(matrices[name][test_index])
                 histories += [history.assign(model=name, grouping=grouping, fold=fold) for history in ensemble.histories]

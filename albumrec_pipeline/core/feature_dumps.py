@@ -35,7 +35,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from albumrec_pipeline.core.archives import ArchiveMember, DumpFormatError
-from albumrec_pipeline.core.documents import DocumentError, highlevel_features, lowlevel_features
+from albumrec_pipeline.core.documents import (
+    HIGHLEVEL_KIND,
+    LOWLEVEL_KIND,
+    DocumentError,
+    document_tags,
+    highlevel_features,
+    json_type,
+    lowlevel_features,
+)
 from albumrec_pipeline.core.feature_columns import (
     CATEGORICAL_VOCABULARIES,
     HIGHLEVEL_COLUMNS,
@@ -99,27 +107,25 @@ def document_identity(member_name: str) -> tuple[str, str, int] | None:
     return match.group(1), match.group(2), int(match.group(3))
 
 
-def _tags(document: dict) -> dict[str, str | None]:
-    tags = document.get("metadata", {}).get("tags", {}) if isinstance(document, dict) else {}
-    row: dict[str, str | None] = {}
-    for tag in TAG_COLUMNS:
-        value = tags.get(tag) if isinstance(tags, dict) else None
-        if isinstance(value, list):
-            value = value[0] if value else None
-        row[tag] = value if isinstance(value, str) and value.strip() else None
-    return row
+_KIND_NAMES = {LOWLEVEL: LOWLEVEL_KIND, HIGHLEVEL: HIGHLEVEL_KIND}
 
 
 def document_row(kind: str, mbid: str, offset: int, payload: bytes) -> dict[str, Any]:
-    """One table row from one JSON document; raises DocumentError when it lacks what the model reads."""
+    """One table row from one JSON document; raises DocumentError when it lacks what the model reads.
+
+    A member cut short, empty, not UTF-8, not JSON (NaN and Infinity are not JSON either) or
+    not a JSON object is a DocumentError like any other unusable document: the archive goes on.
+    """
     try:
         document = orjson.loads(payload)
     except orjson.JSONDecodeError as error:
-        raise DocumentError(mbid, kind, f"submission {offset}", f"is not valid JSON ({error})") from error
+        raise DocumentError(mbid, _KIND_NAMES[kind], f"submission {offset}", f"is not valid JSON ({error})") from error
     if not isinstance(document, dict):
-        raise DocumentError(mbid, kind, f"submission {offset}", "is not a JSON object")
+        raise DocumentError(
+            mbid, _KIND_NAMES[kind], f"submission {offset}", f"is {json_type(document)}, not a JSON object"
+        )
     features = lowlevel_features(document, mbid) if kind == LOWLEVEL else highlevel_features(document, mbid)
-    return {"mbid": mbid, "submission_offset": offset, **features, **_tags(document)}
+    return {"mbid": mbid, "submission_offset": offset, **features, **document_tags(document, mbid, _KIND_NAMES[kind])}
 
 
 @dataclass
@@ -189,20 +195,18 @@ def csv_feature_batches(file: IO[bytes], member: str, block_bytes: int = 1 << 22
     or are not finite, and keys outside the model's vocabulary, are left empty rather than
     failing the archive. Rows keep every submission: they are small, and the submission is
     chosen when the tables are read, where a row missing a value can give way to the next one.
+
+    Bytes that are not CSV at all (a line with another number of fields, text that is not
+    UTF-8) mean the file is damaged, not one value: DumpFormatError names the member and the
+    parser's finding, and the archive's partition fails; the rows before it have been handed out.
     """
-    header = file.readline().decode("utf-8-sig").strip().split(",")
+    try:
+        header = file.readline().decode("utf-8-sig").strip().split(",")
+    except UnicodeDecodeError as error:
+        raise DumpFormatError(f"{member}: the CSV header is not UTF-8 text ({error})") from error
     kind = _csv_kind(header, member)
-    # Every column is read as text and converted here: a single odd value further down the
-    # file must not fail the conversion of a whole block.
-    reader = pa_csv.open_csv(
-        file,
-        read_options=pa_csv.ReadOptions(block_size=block_bytes, column_names=header),
-        convert_options=pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in header}, strings_can_be_null=True, null_values=[""]
-        ),
-    )
     schema = TABLE_SCHEMAS[LOWLEVEL]
-    for batch in reader:
+    for batch in _csv_blocks(file, member, header, block_bytes):
         offsets = _numbers(batch.column("submission_offset"))
         whole = pc.and_(pc.is_valid(offsets), pc.equal(pc.floor(offsets), offsets))
         columns: dict[str, pa.Array] = {
@@ -228,6 +232,36 @@ def csv_feature_batches(file: IO[bytes], member: str, block_bytes: int = 1 << 22
             pc.is_valid(table.column("submission_offset")), pc.match_substring_regex(table.column("mbid"), _MBID)
         )
         yield table.filter(pc.fill_null(valid, False))
+
+
+def _csv_blocks(file: IO[bytes], member: str, header: list[str], block_bytes: int) -> Iterator[pa.RecordBatch]:
+    """The CSV's lines, parsed a block of whole lines at a time, each block as soon as it is read.
+
+    The blocks are read here rather than by pyarrow's streaming reader, which reads many blocks
+    ahead: when the archive breaks off, every line before the break has then been handed out.
+    The feature dumps quote nothing, so a block can end at any line end.
+    """
+    read_options = pa_csv.ReadOptions(column_names=header, block_size=block_bytes)
+    # Every column is read as text and converted later: a single odd value further down the
+    # file must not fail the conversion of a whole block.
+    convert_options = pa_csv.ConvertOptions(
+        column_types={name: pa.string() for name in header}, strings_can_be_null=True, null_values=[""]
+    )
+    carried = b""
+    while True:
+        data = file.read(block_bytes)
+        lines = carried + data
+        if data:
+            end = lines.rfind(b"\n") + 1
+            lines, carried = lines[:end], lines[end:]
+        if lines and not lines.isspace():
+            try:
+                table = pa_csv.read_csv(pa.BufferReader(lines), read_options=read_options, convert_options=convert_options)
+            except pa.ArrowInvalid as error:
+                raise DumpFormatError(f"{member}: the CSV is damaged: {error}") from error
+            yield from table.to_batches()
+        if not data:
+            return
 
 
 _MBID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"

@@ -209,6 +209,41 @@ class ReleaseIngestCounts:
             self.problems.append(problem)
 
 
+@dataclass
+class ReleaseRows:
+    """Catalog rows collected from release documents (dump lines or WS/2 lookups, one format),
+    counted as they come, handed out as tables a batch at a time."""
+
+    counts: ReleaseIngestCounts
+    releases: list[dict[str, Any]] = field(default_factory=list)
+    tracks: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, document: Any, where: str) -> None:
+        """One document's release record and track rows; an unusable one is counted as a problem at `where`."""
+        try:
+            if not isinstance(document, dict):
+                raise ReleaseDocumentError("not a JSON object")
+            record = release_record(document)
+            rows = release_tracks(document, record)
+        except ReleaseDocumentError as error:
+            self.counts.note_problem(f"{where}: {error}")
+            return
+        self.releases.append(record)
+        self.tracks.extend(rows)
+        self.counts.releases += 1
+        self.counts.tracks += len(rows)
+
+    def take(self) -> dict[str, pa.Table]:
+        """The rows collected since the last call, as the `releases` and `tracks` tables."""
+        tables = {
+            "releases": pa.Table.from_pylist(self.releases, schema=RELEASE_SCHEMA),
+            "tracks": pa.Table.from_pylist(self.tracks, schema=CATALOG_TRACK_SCHEMA),
+        }
+        self.releases.clear()
+        self.tracks.clear()
+        return tables
+
+
 def ingest_release_archive(
     members: Iterable[ArchiveMember],
     emit: Callable[[str, pa.Table], None],
@@ -222,15 +257,12 @@ def ingest_release_archive(
     without `mbdump/release` is not the release dump, which is an error.
     """
     found = False
-    releases: list[dict[str, Any]] = []
-    tracks: list[dict[str, Any]] = []
+    collected = ReleaseRows(counts)
 
     def flush() -> None:
-        if releases:
-            emit("releases", pa.Table.from_pylist(releases, schema=RELEASE_SCHEMA))
-            emit("tracks", pa.Table.from_pylist(tracks, schema=CATALOG_TRACK_SCHEMA))
-            releases.clear()
-            tracks.clear()
+        if collected.releases:
+            for name, table in collected.take().items():
+                emit(name, table)
 
     try:
         for member in members:
@@ -241,20 +273,14 @@ def ingest_release_archive(
             for number, line in enumerate(member.file, start=1):
                 if not line.strip():
                     continue
+                where = f"{member.name} line {number}"
                 try:
                     document = orjson.loads(line)
-                    if not isinstance(document, dict):
-                        raise ReleaseDocumentError("not a JSON object")
-                    record = release_record(document)
-                    rows = release_tracks(document, record)
-                except (orjson.JSONDecodeError, ReleaseDocumentError) as error:
-                    counts.note_problem(f"{member.name} line {number}: {error}")
+                except orjson.JSONDecodeError as error:
+                    counts.note_problem(f"{where}: {error}")
                     continue
-                releases.append(record)
-                tracks.extend(rows)
-                counts.releases += 1
-                counts.tracks += len(rows)
-                if len(releases) >= batch_releases:
+                collected.add(document, where)
+                if len(collected.releases) >= batch_releases:
                     flush()
                     if on_progress:
                         on_progress(counts)

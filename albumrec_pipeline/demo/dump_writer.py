@@ -42,7 +42,8 @@ def _member(name: str, data: bytes) -> tuple[tarfile.TarInfo, io.BytesIO]:
 def write_tar_zst(path: Path, members: Iterable[tuple[str, bytes]], level: int = 3) -> Path:
     """A `.tar.zst` of the members, written to a temporary name and renamed when complete."""
     temporary = path.with_name(f".{path.name}.tmp")
-    compressor = zstandard.ZstdCompressor(level=level, threads=-1)
+    # Frame checksums, as the zstd tool writes them: a flipped bit then fails the read loudly.
+    compressor = zstandard.ZstdCompressor(level=level, threads=-1, write_checksum=True)
     with open(temporary, "wb") as handle, compressor.stream_writer(handle, closefd=False) as compressed:
         with tarfile.open(fileobj=compressed, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for name, data in members:

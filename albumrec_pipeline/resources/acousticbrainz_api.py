@@ -10,30 +10,32 @@ Every document is kept in a checkpoint store as soon as its batch arrives, so a 
 resumes where it stopped, and a later run over a longer list asks only for the new recordings.
 AcousticBrainz stopped taking submissions in 2022: its documents never change, so neither the
 stored documents nor the HTTP cache expire by default.
+
+Besides model-ready rows (`fetch_track_features`), the source hands out the documents themselves
+with their submission offsets (`feature_documents`), which the `acousticbrainz_archive` asset
+stores as the live partition of the catalog's feature tables.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
+from albumrec_pipeline.core import feature_dumps
 from albumrec_pipeline.core.documents import DocumentError, track_row_from_documents
-from albumrec_pipeline.resources.feature_sources import AUDIO_COLUMNS, TrackFeatureFetch, TrackFeatureSource
-from albumrec_pipeline.resources.http_client import (
-    ServiceConnection,
-    CheckpointStore,
-    ServicePolicy,
-    ServiceSession,
-    describe_recordings,
-    user_agent,
+from albumrec_pipeline.resources.feature_sources import (
+    AUDIO_COLUMNS,
+    FeatureDocuments,
+    TrackFeatureFetch,
+    TrackFeatureSource,
 )
+from albumrec_pipeline.resources.http_client import describe_recordings
 from albumrec_pipeline.resources.progress import ProgressReporter
-from albumrec_pipeline.settings import DATA_DIR
+from albumrec_pipeline.resources.service_client import LiveServiceClient
 
 # The service answers 400 to more recordings than this in one bulk request.
 BULK_LIMIT = 25
@@ -53,6 +55,11 @@ def lowest_offset_document(entry: Any) -> dict:
     A recording analysed several times has several submissions; the lowest offset is the first
     one, the same choice the dump source makes, so both sources give a recording the same row.
     """
+    return lowest_offset_submission(entry)[1]
+
+
+def lowest_offset_submission(entry: Any) -> tuple[int, dict]:
+    """(offset, document) of the first submission in a bulk entry (see `lowest_offset_document`)."""
     if not isinstance(entry, dict) or not entry:
         raise ValueError(f"expected an object of submissions keyed by offset, got {type(entry).__name__}")
     offsets = {}
@@ -62,22 +69,23 @@ def lowest_offset_document(entry: Any) -> dict:
         if not isinstance(document, dict):
             raise ValueError(f"submission {key} is a {type(document).__name__}, not a document")
         offsets[int(key)] = document
-    return offsets[min(offsets)]
+    first = min(offsets)
+    return first, offsets[first]
 
 
-class AcousticBrainzApiSource(TrackFeatureSource):
+def _offsets(kind: str) -> str:
+    """The checkpoint namespace of the submission offsets of the `kind` documents."""
+    return f"{kind} offsets"
+
+
+class AcousticBrainzApiSource(LiveServiceClient, TrackFeatureSource):
     """Feature rows from the live AcousticBrainz API v1, fetched in bulk and kept on disk."""
 
+    SERVICE: ClassVar[str] = "AcousticBrainz"
+    CACHE_NAME: ClassVar[str] = "acousticbrainz_http_cache"
+    STORE_NAME: ClassVar[str] = "acousticbrainz_documents.sqlite"
+
     base_url: str = Field(default="https://acousticbrainz.org", description="AcousticBrainz server, without /api/v1.")
-    contact: str = Field(
-        default="",
-        description="Email or URL put in the User-Agent (from ALBUMREC_CONTACT); optional for AcousticBrainz.",
-    )
-    state_dir: str = Field(
-        default=str(DATA_DIR / "http_state"),
-        description="Folder for the HTTP cache, fetched documents and the shared rate-limit budget.",
-    )
-    batch_size: int = Field(default=BULK_LIMIT, ge=1, le=BULK_LIMIT, description="Recordings per bulk request.")
     requests_per_window: int = Field(
         default=10,
         ge=1,
@@ -87,57 +95,10 @@ class AcousticBrainzApiSource(TrackFeatureSource):
     follow_rate_limit_headers: bool = Field(
         default=True, description="Adopt the server's X-RateLimit-Limit and pause when X-RateLimit-Remaining is 0."
     )
-    timeout_seconds: float = Field(default=30.0, gt=0, description="Seconds to wait for an answer before retrying.")
-    max_attempts: int = Field(default=6, ge=1, description="Attempts per request before giving up with an error.")
-    backoff_seconds: float = Field(default=1.0, ge=0, description="First pause before a retry; doubles each time.")
-    max_backoff_seconds: float = Field(default=60.0, ge=0, description="Longest pause between retries.")
-    max_retry_after_seconds: float = Field(
-        default=300.0, ge=0, description="Longest server-requested pause (Retry-After) to sit out instead of failing."
-    )
+    batch_size: int = Field(default=BULK_LIMIT, ge=1, le=BULK_LIMIT, description="Recordings per bulk request.")
 
-    _connection: ServiceConnection | None = PrivateAttr(default=None)
-
-    # --- plumbing ---------------------------------------------------------------------------
-
-    def policy(self) -> ServicePolicy:
-        return ServicePolicy(
-            service="AcousticBrainz",
-            base_url=self.base_url,
-            user_agent=user_agent(self.contact),
-            state_dir=Path(self.state_dir),
-            requests_per_window=self.requests_per_window,
-            window_seconds=self.window_seconds,
-            follow_rate_limit_headers=self.follow_rate_limit_headers,
-            timeout_seconds=self.timeout_seconds,
-            max_attempts=self.max_attempts,
-            backoff_seconds=self.backoff_seconds,
-            max_backoff_seconds=self.max_backoff_seconds,
-            max_retry_after_seconds=self.max_retry_after_seconds,
-            cache_expire_seconds=None,
-        )
-
-    @property
-    def connection(self) -> ServiceConnection:
-        if self._connection is None:
-            self._connection = ServiceConnection(
-                lambda: ServiceSession(self.policy(), "acousticbrainz_http_cache"), Path(self.state_dir) / "acousticbrainz_documents.sqlite"
-            )
-        return self._connection
-
-    @property
-    def session(self) -> ServiceSession:
-        return self.connection.session
-
-    @property
-    def store(self) -> CheckpointStore:
-        return self.connection.store
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        self.close()
+    def follows_rate_limit_headers(self) -> bool:
+        return self.follow_rate_limit_headers
 
     # --- the interface ----------------------------------------------------------------------
 
@@ -157,12 +118,7 @@ class AcousticBrainzApiSource(TrackFeatureSource):
         log = log or _fallback_log
         ids = _unique(recording_ids)
         sent_before, cached_before = self.session.stats.network_requests, self.session.stats.cache_hits
-        self._fetch_missing(LOWLEVEL, ids, log)
-        lowlevel = self.store.get_many(LOWLEVEL, ids)
-        # High-level documents are computed from low-level ones: without one there is no other to ask for.
-        with_lowlevel = [recording_id for recording_id in ids if lowlevel.get(recording_id) is not None]
-        self._fetch_missing(HIGHLEVEL, with_lowlevel, log)
-        highlevel = self.store.get_many(HIGHLEVEL, with_lowlevel)
+        lowlevel, highlevel = self._documents(ids, log)
 
         rows, without, unusable = [], [], {}
         for recording_id in ids:
@@ -182,6 +138,42 @@ class AcousticBrainzApiSource(TrackFeatureSource):
         )
         return TrackFeatureFetch(pd.DataFrame(rows, columns=AUDIO_COLUMNS), without, unusable)
 
+    def feature_documents(
+        self, recording_ids: Sequence[str], log: Callable[[str], None] | None = None
+    ) -> FeatureDocuments:
+        """Both documents of every recording that has them, with their submission offsets, for the
+        catalog's feature tables (a recording without a high-level document keeps its low-level one)."""
+        log = log or _fallback_log
+        ids = _unique(recording_ids)
+        sent_before = self.session.stats.network_requests
+        lowlevel, highlevel = self._documents(ids, log)
+        documents: dict[str, dict[str, tuple[int, dict]]] = {}
+        for table_kind, kind, fetched in (
+            (feature_dumps.LOWLEVEL, LOWLEVEL, lowlevel),
+            (feature_dumps.HIGHLEVEL, HIGHLEVEL, highlevel),
+        ):
+            present = [recording_id for recording_id in ids if fetched.get(recording_id) is not None]
+            # Stores written before offsets were kept hold answers to requests without an offset,
+            # which the service answers with submission 0.
+            offsets = self.store.get_many(_offsets(kind), present)
+            documents[table_kind] = {r: (int(offsets.get(r) or 0), fetched[r]) for r in present}
+        without = [recording_id for recording_id in ids if lowlevel.get(recording_id) is None]
+        log(
+            f"AcousticBrainz: low-level documents for {len(documents[feature_dumps.LOWLEVEL])} and high-level "
+            f"for {len(documents[feature_dumps.HIGHLEVEL])} of {len(ids)} recordings; "
+            f"{self.session.stats.network_requests - sent_before} requests sent"
+        )
+        return FeatureDocuments(documents, without)
+
+    def _documents(self, ids: list[str], log: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Stored low- and high-level documents of the recordings, fetching those never asked for."""
+        self._fetch_missing(LOWLEVEL, ids, log)
+        lowlevel = self.store.get_many(LOWLEVEL, ids)
+        # High-level documents are computed from low-level ones: without one there is no other to ask for.
+        with_lowlevel = [recording_id for recording_id in ids if lowlevel.get(recording_id) is not None]
+        self._fetch_missing(HIGHLEVEL, with_lowlevel, log)
+        return lowlevel, self.store.get_many(HIGHLEVEL, with_lowlevel)
+
     # --- fetching ---------------------------------------------------------------------------
 
     def _fetch_missing(self, kind: str, ids: list[str], log: Callable[[str], None], quiet: bool = False) -> None:
@@ -200,10 +192,12 @@ class AcousticBrainzApiSource(TrackFeatureSource):
         for batch in batches:
             found, missing = self._bulk(kind, batch)
             # One transaction per batch: a run killed now loses at most the batch in flight.
-            self.store.put_many(kind, found, missing)
+            self.store.put_many(kind, {recording: document for recording, (_, document) in found.items()}, missing)
+            self.store.put_many(_offsets(kind), {recording: offset for recording, (offset, _) in found.items()})
             progress.advance(len(batch))
 
-    def _bulk(self, kind: str, batch: list[str]) -> tuple[dict[str, dict], list[str]]:
+    def _bulk(self, kind: str, batch: list[str]) -> tuple[dict[str, tuple[int, dict]], list[str]]:
+        """(submission offset, document) of the batch's recordings that have one, and those that have none."""
         path = f"/api/v1/{kind}"
         params = {"recording_ids": ";".join(batch)}
         body = self.session.get_json(path, params, describe_recordings(batch))
@@ -216,7 +210,7 @@ class AcousticBrainzApiSource(TrackFeatureSource):
             )
         # The service answers with lower-case ids and may name the id it used in "mbid_mapping".
         mapping = body.get("mbid_mapping") if isinstance(body.get("mbid_mapping"), dict) else {}
-        found: dict[str, dict] = {}
+        found: dict[str, tuple[int, dict]] = {}
         missing: list[str] = []
         for recording_id in batch:
             key = next(
@@ -226,7 +220,7 @@ class AcousticBrainzApiSource(TrackFeatureSource):
                 missing.append(recording_id)
                 continue
             try:
-                found[recording_id] = lowest_offset_document(body[key])
+                found[recording_id] = lowest_offset_submission(body[key])
             except ValueError as error:
                 raise self.session.shape_error(path, params, describe_recordings([recording_id]), str(error)) from error
         return found, missing

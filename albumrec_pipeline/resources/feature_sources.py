@@ -10,6 +10,12 @@ The default implementations, `IngestedTrackFeatures` and `IngestedReleaseCatalog
 the catalog the ingest assets built from the dump archives (the Parquet tables in the
 warehouse), so the labelled tracks and the candidate albums come from the same data. The live
 web-service clients implement the same interfaces.
+
+A source that is not the catalog itself can also add to it, so the album search reads every
+source from the same tables: `ReleaseCatalog.discover_releases()` gives release documents and
+`TrackFeatureSource.feature_documents(recording_ids)` AcousticBrainz documents, both in the
+shape the dump archives hold them. The ingest assets store them as one more partition of the
+catalog tables, parsed by the same code as the archives (see `assets.ingest`).
 """
 
 from __future__ import annotations
@@ -41,9 +47,12 @@ from albumrec_pipeline.storage.atomic import is_local
 
 __all__ = [
     "AUDIO_COLUMNS",
+    "AlbumSearch",
+    "FeatureDocuments",
     "IngestedReleaseCatalog",
     "IngestedTrackFeatures",
     "ReleaseCatalog",
+    "ReleaseDiscovery",
     "TrackFeatureFetch",
     "TrackFeatureSource",
 ]
@@ -58,6 +67,42 @@ class TrackFeatureFetch:
     unusable: dict[str, str]     # recording -> why its documents could not be read
 
 
+@dataclass
+class FeatureDocuments:
+    """AcousticBrainz documents as the JSON dumps hold them, for the catalog's feature tables."""
+
+    # Per table kind (`core.feature_dumps.LOWLEVEL` / `HIGHLEVEL`): recording -> (submission offset, document).
+    documents: dict[str, dict[str, tuple[int, dict]]]
+    without_documents: list[str]  # recordings with no low-level document
+
+
+# Official releases, less the secondary types `candidate_albums` leaves out by default: the search
+# then spends no request on albums the ranking would drop.
+DEFAULT_ALBUM_QUERY = "status:official AND NOT secondarytype:({})".format(
+    " OR ".join(f'"{kind.lower()}"' for kind in CandidateOptions().excluded_secondary_types)
+)
+
+
+@dataclass(frozen=True)
+class AlbumSearch:
+    """Which albums a search outside the catalog should find (the live partition's definition)."""
+
+    query: str = DEFAULT_ALBUM_QUERY  # MusicBrainz release search (Lucene); the primary types are added to it
+    primary_types: tuple[str, ...] = CandidateOptions().primary_types
+    max_albums: int = 50
+    max_search_pages: int = 5  # of 100 releases each
+    min_feature_coverage: float = 0.5  # share of an album's tracks AcousticBrainz must have for it to be kept
+
+
+@dataclass
+class ReleaseDiscovery:
+    """Release documents (the WS/2 lookup shape, which is also a line of the JSON dump) found by a search."""
+
+    releases: list[dict]
+    query: str
+    skipped: dict[str, int]  # why other search hits were not kept -> how many
+
+
 class TrackFeatureSource(dg.ConfigurableResource):
     """Anything that can give AcousticBrainz feature rows for recordings."""
 
@@ -65,6 +110,15 @@ class TrackFeatureSource(dg.ConfigurableResource):
         self, recording_ids: Sequence[str], log: Callable[[str], None] | None = None
     ) -> TrackFeatureFetch:
         raise NotImplementedError
+
+    def feature_documents(
+        self, recording_ids: Sequence[str], log: Callable[[str], None] | None = None
+    ) -> FeatureDocuments:
+        """The recordings' documents, to be stored as a partition of the catalog's feature tables."""
+        raise NotImplementedError(
+            f"{type(self).__name__} reads the catalog tables: it has no documents to add to them "
+            "(the live partition needs ALBUMREC_SOURCE=live)"
+        )
 
 
 class ReleaseCatalog(dg.ConfigurableResource):
@@ -77,6 +131,13 @@ class ReleaseCatalog(dg.ConfigurableResource):
     def candidate_tracklists(self, labelled_recordings: Sequence[str], primary_types: tuple[str, ...]) -> pd.DataFrame:
         """`releases.TRACK_COLUMNS`, one row per track of albums holding no labelled recording."""
         raise NotImplementedError
+
+    def discover_releases(self, search: AlbumSearch, log: Callable[[str], None] | None = None) -> ReleaseDiscovery:
+        """Albums found outside the catalog, to be stored as a partition of the catalog's release tables."""
+        raise NotImplementedError(
+            f"{type(self).__name__} reads the catalog tables: it has no releases to add to them "
+            "(the live partition needs ALBUMREC_SOURCE=live)"
+        )
 
 
 class _IngestedCatalog(dg.ConfigurableResource):

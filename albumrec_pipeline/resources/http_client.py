@@ -297,6 +297,8 @@ class ServiceSession:
             filter_fn=_complete_json,
             cache_control=False,  # our own expiry policy; the services' headers are not meant for this
             stale_if_error=False,
+            # Redacted from the stored requests: the User-Agent carries the contact address.
+            ignored_parameters=(*requests_cache.DEFAULT_IGNORED_PARAMS, "User-Agent"),
         )
         self._session.headers.update({"User-Agent": policy.user_agent, "Accept": "application/json"})
         adapter = _ThrottledAdapter(self.throttle, self.stats)
@@ -385,7 +387,9 @@ class ServiceSession:
                     )
                 self.throttle.pause(asked)
             raise _Transient(f"answered {status} {response.reason}", asked)
-        snippet = response.text[:200].strip()
+        # An error page may repeat the request's headers back: keep the contact out of the message.
+        contact = self.policy.user_agent.partition("( ")[2].rpartition(" )")[0]
+        snippet = (response.text.replace(contact, "<contact>") if contact else response.text)[:200].strip()
         raise ServiceError(
             self.policy.service,
             endpoint,

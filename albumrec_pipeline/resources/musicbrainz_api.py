@@ -6,26 +6,34 @@ Calls are few and wide, because MusicBrainz allows one request per second:
   `recording?query=rid:(a OR b OR ...)&limit=100`; each hit carries the releases the recording
   is on and its `first-release-date`. The earliest release is chosen exactly as for a dump, by
   turning each hit into a one-track release document for `core.releases`.
-- Candidate albums come from a release search (your query, restricted to the wanted primary
-  types); each release found is looked up once with `inc=recordings+artist-credits+
-  release-groups`, which gives the whole tracklist. Before anything else is fetched for it,
-  one AcousticBrainz bulk request checks how many of its tracks have features, and an album
-  below `min_feature_coverage` is dropped.
+- Candidate albums (`discover_releases`) come from a release search: an `AlbumSearch`'s query,
+  restricted to its primary types. Search hits carry no tracks, and a release lookup costs a
+  request per album, so the tracks of a page's albums are first listed by recording searches
+  `reid:(a OR b OR ...)`, about eight albums a request. Then each album in turn: one
+  AcousticBrainz bulk request checks how many of its tracks have features (an album below the
+  search's `min_feature_coverage` is dropped there), and only an album that passes is looked up
+  with `inc=recordings+artist-credits+release-groups`, which gives the whole tracklist in the
+  shape of a line of the JSON dump. An album without coverage so costs one AcousticBrainz
+  request and a share of a recording search, never a lookup.
+
+The `musicbrainz_archive` asset stores the albums found as the live partition of the catalog's
+release tables, where the album search reads them like the dump's (see `assets.ingest`).
 
 Results are kept per recording in a checkpoint store and every answer in an HTTP cache that
-expires after `cache_expire_days`, since MusicBrainz is edited continuously.
+expires after `cache_expire_days`, since MusicBrainz is edited continuously: a re-run of the
+discovery within that time sends no request at all, and a killed one resumes where it stopped.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, ClassVar
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from albumrec_pipeline.core.releases import (
     ReleaseDocumentError,
@@ -35,22 +43,17 @@ from albumrec_pipeline.core.releases import (
     tracklist_table,
 )
 from albumrec_pipeline.resources.acousticbrainz_api import AcousticBrainzApiSource
-from albumrec_pipeline.resources.feature_sources import ReleaseCatalog
-from albumrec_pipeline.resources.http_client import (
-    ServiceConnection,
-    CheckpointStore,
-    MissingContactError,
-    NotFoundError,
-    ServicePolicy,
-    ServiceSession,
-    describe_recordings,
-    user_agent,
-)
+from albumrec_pipeline.resources.feature_sources import AlbumSearch, ReleaseCatalog, ReleaseDiscovery
+from albumrec_pipeline.resources.http_client import NotFoundError, ServiceSession, describe_recordings
 from albumrec_pipeline.resources.progress import ProgressReporter
-from albumrec_pipeline.settings import DATA_DIR
+from albumrec_pipeline.resources.service_client import LiveServiceClient
 
 # Search and browse requests return at most this many entities.
 SEARCH_LIMIT = 100
+# Releases named in one `reid:(...)` recording search; keeps the query short whatever the albums' sizes.
+RELEASES_PER_RECORDING_SEARCH = 25
+# What a release search hit that does not say how many tracks it has is counted as, to batch it.
+UNKNOWN_TRACK_COUNT = 12
 METADATA_COLUMNS = ["mbid", "artist", "release_year", "release_title", "recording_title"]
 _METADATA = "recording-metadata"
 
@@ -109,30 +112,21 @@ def _lucene_phrase(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class MusicBrainzApiCatalog(ReleaseCatalog):
+
+class MusicBrainzApiCatalog(LiveServiceClient, ReleaseCatalog):
     """Recording metadata and candidate albums from the live MusicBrainz web service."""
 
+    SERVICE: ClassVar[str] = "MusicBrainz"
+    CACHE_NAME: ClassVar[str] = "musicbrainz_http_cache"
+    STORE_NAME: ClassVar[str] = "musicbrainz_results.sqlite"
+    CONTACT_REQUIRED: ClassVar[bool] = True
+
     acousticbrainz: AcousticBrainzApiSource = Field(
-        description="Where candidate albums' feature coverage is checked before they are kept."
+        description="Where candidate albums' feature coverage is checked before they are looked up."
     )
     base_url: str = Field(default="https://musicbrainz.org/ws/2", description="MusicBrainz WS/2 root.")
-    contact: str = Field(
-        default="",
-        description="Email or URL for the User-Agent, required by MusicBrainz (set ALBUMREC_CONTACT).",
-    )
-    state_dir: str = Field(
-        default=str(DATA_DIR / "http_state"),
-        description="Folder for the HTTP cache, stored results and the shared rate-limit budget.",
-    )
     requests_per_window: int = Field(default=1, ge=1, description="Requests allowed per window (MusicBrainz: 1/s).")
     window_seconds: float = Field(default=1.0, gt=0, description="Length of the rate-limit window, in seconds.")
-    timeout_seconds: float = Field(default=30.0, gt=0, description="Seconds to wait for an answer before retrying.")
-    max_attempts: int = Field(default=6, ge=1, description="Attempts per request before giving up with an error.")
-    backoff_seconds: float = Field(default=1.0, ge=0, description="First pause before a retry; doubles each time.")
-    max_backoff_seconds: float = Field(default=60.0, ge=0, description="Longest pause between retries.")
-    max_retry_after_seconds: float = Field(
-        default=300.0, ge=0, description="Longest server-requested pause (Retry-After) to sit out instead of failing."
-    )
     cache_expire_days: float = Field(
         default=30.0,
         gt=0,
@@ -141,64 +135,9 @@ class MusicBrainzApiCatalog(ReleaseCatalog):
     metadata_batch_size: int = Field(
         default=SEARCH_LIMIT, ge=1, le=SEARCH_LIMIT, description="Recordings per `rid:(a OR b ...)` search."
     )
-    candidate_query: str = Field(
-        default="status:official",
-        description="Lucene query for candidate releases, e.g. 'status:official AND tag:jazz' or "
-        "'artist:\"Miles Davis\"'; the wanted primary types are added to it.",
-    )
-    max_candidate_albums: int = Field(default=50, ge=1, description="Stop once this many albums are kept.")
-    max_search_pages: int = Field(
-        default=5, ge=1, description="Release search pages (100 releases each) to go through."
-    )
-    min_feature_coverage: float = Field(
-        default=0.5, ge=0, le=1, description="Share of an album's tracks that AcousticBrainz must have to keep it."
-    )
 
-    _connection: ServiceConnection | None = PrivateAttr(default=None)
-
-    # --- plumbing ---------------------------------------------------------------------------
-
-    def policy(self) -> ServicePolicy:
-        return ServicePolicy(
-            service="MusicBrainz",
-            base_url=self.base_url,
-            user_agent=user_agent(self.contact),
-            state_dir=Path(self.state_dir),
-            requests_per_window=self.requests_per_window,
-            window_seconds=self.window_seconds,
-            follow_rate_limit_headers=False,
-            timeout_seconds=self.timeout_seconds,
-            max_attempts=self.max_attempts,
-            backoff_seconds=self.backoff_seconds,
-            max_backoff_seconds=self.max_backoff_seconds,
-            max_retry_after_seconds=self.max_retry_after_seconds,
-            cache_expire_seconds=self.cache_expire_days * 86_400,
-        )
-
-    @property
-    def connection(self) -> ServiceConnection:
-        if self._connection is None:
-            self._connection = ServiceConnection(
-                lambda: ServiceSession(self.policy(), "musicbrainz_http_cache"), Path(self.state_dir) / "musicbrainz_results.sqlite"
-            )
-        return self._connection
-
-    @property
-    def session(self) -> ServiceSession:
-        if not self.contact.strip():
-            raise MissingContactError("MusicBrainz")
-        return self.connection.session
-
-    @property
-    def store(self) -> CheckpointStore:
-        return self.connection.store
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        self.close()
+    def cache_expire_seconds(self) -> float | None:
+        return self.cache_expire_days * 86_400
 
     # --- recording metadata -----------------------------------------------------------------
 
@@ -234,31 +173,13 @@ class MusicBrainzApiCatalog(ReleaseCatalog):
         subject = describe_recordings(batch)
         params = {"query": "rid:(" + " OR ".join(batch) + ")", "limit": str(SEARCH_LIMIT), "fmt": "json"}
         documents: list[dict] = []
-        offset = 0
-        while True:
-            page = dict(params, offset=str(offset)) if offset else params
-            body = session.get_json("/recording", page, subject)
-            hits, count = self._search_page(session, "/recording", page, subject, body, "recordings")
-            for hit in hits:
-                if not isinstance(hit, dict) or not isinstance(hit.get("id"), str):
-                    raise session.shape_error("/recording", page, subject, "a recording without an id")
-                if hit["id"] not in wanted:
-                    continue  # a search may match more than asked for; only exact ids count
-                releases = hit.get("releases") or []
-                if not isinstance(releases, list):
-                    raise session.shape_error(
-                        "/recording", page, describe_recordings([hit["id"]]), "'releases' is not a list"
-                    )
-                bare = {key: value for key, value in hit.items() if key != "releases"}
-                try:
-                    documents += [release_from_search_hit(bare, release) for release in releases]
-                except ValueError as error:
-                    raise session.shape_error(
-                        "/recording", page, describe_recordings([hit["id"]]), str(error)
-                    ) from error
-            offset += len(hits)
-            if not hits or offset >= count:
-                break
+        for page, hit in self._recording_hits(session, params, subject):
+            if hit["id"] not in wanted:
+                continue  # a search may match more than asked for; only exact ids count
+            releases = hit.get("releases") or []
+            if not isinstance(releases, list):
+                raise session.shape_error("/recording", page, describe_recordings([hit["id"]]), "'releases' is not a list")
+            documents += self._releases_of_hit(session, page, hit, releases)
         try:
             table = tracklist_table(documents)
         except ReleaseDocumentError as error:
@@ -284,88 +205,191 @@ class MusicBrainzApiCatalog(ReleaseCatalog):
             raise session.shape_error(path, params, subject, "the search answer has no 'count'")
         return body[entities], count
 
+    def _recording_hits(self, session: ServiceSession, params: dict, subject: str) -> Iterator[tuple[dict, dict]]:
+        """Every hit of a recording search, page after page, with the page's parameters; each hit has an id."""
+        offset = 0
+        while True:
+            page = dict(params, offset=str(offset)) if offset else params
+            body = session.get_json("/recording", page, subject)
+            hits, count = self._search_page(session, "/recording", page, subject, body, "recordings")
+            for hit in hits:
+                if not isinstance(hit, dict) or not isinstance(hit.get("id"), str):
+                    raise session.shape_error("/recording", page, subject, "a recording without an id")
+                yield page, hit
+            offset += len(hits)
+            if not hits or offset >= count:
+                return
+
+    @staticmethod
+    def _releases_of_hit(session: ServiceSession, page: dict, hit: dict, releases: list) -> list[dict]:
+        """Release documents (one medium, this recording's track) from a recording search hit's releases."""
+        bare = {key: value for key, value in hit.items() if key != "releases"}
+        try:
+            return [release_from_search_hit(bare, release) for release in releases]
+        except ValueError as error:
+            raise session.shape_error("/recording", page, describe_recordings([hit["id"]]), str(error)) from error
+
     # --- candidate albums -------------------------------------------------------------------
+
+    @staticmethod
+    def search_query(search: AlbumSearch) -> str:
+        types = " OR ".join(f"primarytype:{_lucene_phrase(kind.lower())}" for kind in search.primary_types)
+        return f"({search.query}) AND ({types})" if types else search.query
 
     def candidate_tracklists(
         self,
         labelled_recordings: Sequence[str],
         primary_types: tuple[str, ...],
         log: Callable[[str], None] | None = None,
+        search: AlbumSearch = AlbumSearch(),
     ) -> pd.DataFrame:
-        log = log or _logger.info
-        session = self.session
+        """Tracklists of the albums `discover_releases` finds, less those holding a labelled recording."""
         labelled = set(labelled_recordings)
-        wanted_types = {kind.lower() for kind in primary_types}
-        types = " OR ".join(f"primarytype:{_lucene_phrase(kind.lower())}" for kind in primary_types)
-        query = f"({self.candidate_query}) AND ({types})" if types else self.candidate_query
+        search = replace(search, primary_types=tuple(primary_types))
+        found = self.discover_releases(search, log, skip_recordings=labelled)
+        return candidate_tracklists(tracklist_table(found.releases), labelled, tuple(primary_types))
+
+    def discover_releases(
+        self,
+        search: AlbumSearch,
+        log: Callable[[str], None] | None = None,
+        skip_recordings: Iterable[str] = (),
+    ) -> ReleaseDiscovery:
+        """Up to `search.max_albums` albums matching `search.query`, as release lookup documents.
+
+        Per page of the release search: the hits of the wanted types, one edition per release
+        group, have their recordings listed by recording searches `reid:(a OR b ...)` (about eight
+        albums a request), then each album in turn has its AcousticBrainz coverage checked (one
+        bulk request for up to 25 tracks) and only an album that passes is looked up. Albums
+        holding any of `skip_recordings` are passed over without a coverage check or a lookup.
+        """
+        log = log or _logger.info
+        session = self.session  # fails on a missing contact before anything else happens
+        wanted_types = {kind.lower() for kind in search.primary_types}
+        query = self.search_query(search)
+        skip = set(skip_recordings)
         subject = f"release search {query!r}"
-        log(f"MusicBrainz: looking for up to {self.max_candidate_albums} albums matching {query!r}")
+        sent_before = session.stats.network_requests
+        coverage_before = self.acousticbrainz.session.stats.network_requests
+        log(f"MusicBrainz: looking for up to {search.max_albums} albums matching {query!r}")
 
         kept: list[dict] = []
         skipped: Counter[str] = Counter()
         groups_seen: set[str] = set()
-        progress = ProgressReporter("candidate albums kept", self.max_candidate_albums, log)
-        for page_number in range(self.max_search_pages):
+        progress = ProgressReporter("candidate albums kept", search.max_albums, log)
+        for page_number in range(search.max_search_pages):
             params = {"query": query, "limit": str(SEARCH_LIMIT), "fmt": "json"}
             if page_number:
                 params["offset"] = str(page_number * SEARCH_LIMIT)
             body = session.get_json("/release", params, subject)
             hits, count = self._search_page(session, "/release", params, subject, body, "releases")
-            for hit in hits:
-                if len(kept) >= self.max_candidate_albums:
+            candidates = self._page_candidates(hits, wanted_types, groups_seen, skipped)
+            log(
+                f"MusicBrainz release search page {page_number + 1} of up to "
+                f"{max(1, min(search.max_search_pages, -(-count // SEARCH_LIMIT)))}: {len(hits)} releases, "
+                f"{len(candidates)} albums to examine, {len(kept)} kept so far"
+            )
+            recordings: dict[str, list[str]] = {}
+            for position, hit in enumerate(candidates):
+                if len(kept) >= search.max_albums:
                     break
-                reason = self._consider(session, hit, labelled, wanted_types, groups_seen, kept)
+                if hit["id"] not in recordings:
+                    recordings.update(self._release_recordings(session, _recording_batch(candidates[position:])))
+                reason = self._consider(session, hit, recordings[hit["id"]], search, skip, kept)
                 if reason:
                     skipped[reason] += 1
                 else:
                     progress.advance()
-            if len(kept) >= self.max_candidate_albums or not hits or (page_number + 1) * SEARCH_LIMIT >= count:
+            if len(kept) >= search.max_albums or not hits or (page_number + 1) * SEARCH_LIMIT >= count:
                 break
 
         reasons = ", ".join(f"{number} {reason}" for reason, number in skipped.most_common()) or "none"
         log(
             f"MusicBrainz: kept {len(kept)} albums; skipped: {reasons}; "
-            f"{session.stats.network_requests} MusicBrainz requests sent in this session"
+            f"{session.stats.network_requests - sent_before} MusicBrainz and "
+            f"{self.acousticbrainz.session.stats.network_requests - coverage_before} AcousticBrainz requests sent"
         )
-        return candidate_tracklists(tracklist_table(kept), labelled, tuple(primary_types))
+        return ReleaseDiscovery(kept, query, dict(skipped))
+
+    @staticmethod
+    def _page_candidates(
+        hits: list, wanted_types: set[str], groups_seen: set[str], skipped: Counter[str]
+    ) -> list[dict]:
+        """The search hits worth examining: an id, a wanted type, the first edition of its release group."""
+        candidates = []
+        for hit in hits:
+            if not isinstance(hit, dict) or not isinstance(hit.get("id"), str):
+                skipped["search hits without an id"] += 1
+                continue
+            group = hit.get("release-group") if isinstance(hit.get("release-group"), dict) else {}
+            if str(group.get("primary-type") or "").lower() not in wanted_types:
+                skipped["of another primary type"] += 1
+                continue
+            # Editions of one album share a release group: judging the first one found is enough.
+            group_id = group.get("id")
+            if group_id in groups_seen:
+                skipped["further editions of an album already examined"] += 1
+                continue
+            if group_id:
+                groups_seen.add(group_id)
+            candidates.append(hit)
+        return candidates
+
+    def _release_recordings(self, session: ServiceSession, releases: list[dict]) -> dict[str, list[str]]:
+        """The recordings of each release, in track order, from recording searches `reid:(a OR b ...)`.
+
+        A recording search hit lists the releases the recording is on, with its position on each
+        (`media[].track`), which is all the coverage check needs; a lookup would cost a request
+        per album.
+        """
+        wanted = {release["id"] for release in releases}
+        subject = f"recordings of release{'s' if len(releases) > 1 else ''} " + ", ".join(sorted(wanted))
+        params = {"query": "reid:(" + " OR ".join(release["id"] for release in releases) + ")"}
+        params |= {"limit": str(SEARCH_LIMIT), "fmt": "json"}
+        positions: dict[str, list[tuple]] = {release_id: [] for release_id in wanted}
+        for page, hit in self._recording_hits(session, params, subject):
+            on = [r for r in hit.get("releases") or [] if isinstance(r, dict) and r.get("id") in wanted]
+            for document in self._releases_of_hit(session, page, hit, on):
+                for medium in document["media"]:
+                    for track in medium["tracks"]:
+                        place = (medium.get("position") or 0, track.get("position") or 0)
+                        positions[document["id"]].append((*place, hit["id"]))
+        return {
+            release_id: list(dict.fromkeys(recording for *_, recording in sorted(found)))
+            for release_id, found in positions.items()
+        }
 
     def _consider(
         self,
         session: ServiceSession,
-        hit: Any,
-        labelled: set[str],
-        wanted_types: set[str],
-        groups_seen: set[str],
+        hit: dict,
+        recordings: list[str],
+        search: AlbumSearch,
+        skip: set[str],
         kept: list[dict],
     ) -> str | None:
-        """Keep the release of a search hit (append its lookup to `kept`) or say why not."""
-        if not isinstance(hit, dict) or not isinstance(hit.get("id"), str):
-            return "search hits without an id"
-        group = hit.get("release-group") if isinstance(hit.get("release-group"), dict) else {}
-        if str(group.get("primary-type") or "").lower() not in wanted_types:
-            return "of another primary type"
-        # Editions of one album share a release group: judging the first one found is enough.
-        group_id = group.get("id")
-        if group_id in groups_seen:
-            return "further editions of an album already examined"
-        if group_id:
-            groups_seen.add(group_id)
+        """Keep the release of a search hit (append its lookup to `kept`) or say why not.
+
+        Everything that can reject an album is checked before its lookup, the one request that
+        costs a MusicBrainz second per album.
+        """
+        if not recordings:
+            return "without tracks in the search index"
+        if skip.intersection(recordings):
+            return "holding a labelled recording"
+        tracks = max(len(recordings), _track_count(hit) or 0)
+        covered = self.acousticbrainz.coverage(recordings)
+        if len(covered) < search.min_feature_coverage * tracks:
+            return "with too few tracks in AcousticBrainz"
         release = self._lookup_release(session, hit["id"])
         if release is None:
             return "no longer in MusicBrainz"
         try:
-            recordings = list(dict.fromkeys(row["recording_id"] for row in release_track_rows(release)))
+            release_track_rows(release)
         except ReleaseDocumentError as error:
             raise session.shape_error(
                 f"/release/{hit['id']}", self._lookup_params(), f"release {hit['id']}", str(error)
             ) from error
-        if not recordings:
-            return "without tracks"
-        if labelled.intersection(recordings):
-            return "holding a labelled recording"
-        covered = self.acousticbrainz.coverage(recordings)
-        if len(covered) < self.min_feature_coverage * len(recordings):
-            return "with too few tracks in AcousticBrainz"
         kept.append(release)
         return None
 
@@ -385,6 +409,30 @@ class MusicBrainzApiCatalog(ReleaseCatalog):
         if not isinstance(release, dict) or not isinstance(release.get("media"), list):
             raise session.shape_error(path, self._lookup_params(), f"release {release_id}", "no 'media' list")
         return release
+
+
+def _track_count(hit: dict) -> int | None:
+    """The number of tracks a release search hit announces, when it does."""
+    if isinstance(hit.get("track-count"), int):
+        return hit["track-count"]
+    counts = [medium.get("track-count") for medium in hit.get("media") or [] if isinstance(medium, dict)]
+    return sum(counts) if counts and all(isinstance(count, int) for count in counts) else None
+
+
+def _recording_batch(hits: list[dict]) -> list[dict]:
+    """The first releases of `hits` whose tracks fit one page of a recording search (at least one release).
+
+    Batches are cut from the page's candidates in order, so a re-run asks the same questions and
+    the HTTP cache answers them.
+    """
+    batch, tracks = [], 0
+    for hit in hits[:RELEASES_PER_RECORDING_SEARCH]:
+        count = _track_count(hit) or UNKNOWN_TRACK_COUNT
+        if batch and tracks + count > SEARCH_LIMIT:
+            break
+        batch.append(hit)
+        tracks += count
+    return batch
 
 
 def _missing(value: Any) -> bool:

@@ -8,6 +8,12 @@
   `ALBUMREC_ACOUSTICBRAINZ_URL` point at a mirror instead of the public servers.
 
 Every kind fills the same two resource keys, so `raw_track_features` runs unchanged on any.
+
+The album search reads only the catalog tables. With `live`, the live services add to them: the
+ingest assets get one more partition, `live-search` (`LIVE_PARTITION`), next to the dump
+archives', in which `musicbrainz_archive` stores the albums the MusicBrainz search finds and
+`acousticbrainz_archive` their tracks' AcousticBrainz documents. The other kinds have no such
+partition, so a catalog built from dumps alone looks exactly as it did.
 """
 
 from __future__ import annotations
@@ -27,11 +33,21 @@ CATALOG_KINDS = ("catalog", "demo", "dump")
 SOURCE_KINDS = (*CATALOG_KINDS, "live")
 MUSICBRAINZ_URL_ENV_VAR = "ALBUMREC_MUSICBRAINZ_URL"
 ACOUSTICBRAINZ_URL_ENV_VAR = "ALBUMREC_ACOUSTICBRAINZ_URL"
+# The partition of the catalog tables that the live services fill. An archive of the same name
+# would fail the code location's load (partition keys are unique) rather than be mixed in.
+LIVE_PARTITION = "live-search"
+# The Dagster pool of every asset that can call MusicBrainz or AcousticBrainz.
+LIVE_SERVICES_POOL = "live_services"
 
 
 def source_kind() -> str:
     """The kind named by `ALBUMREC_SOURCE`, `catalog` when it is not set."""
     return os.environ.get(SOURCE_ENV_VAR, "catalog").strip().lower() or "catalog"
+
+
+def live_partitions(kind: str) -> list[str]:
+    """The partition keys the source kind adds to the ingest assets' archive partitions."""
+    return [LIVE_PARTITION] if kind.strip().lower() == "live" else []
 
 
 def _env_var(name: str) -> dg.EnvVar | None:

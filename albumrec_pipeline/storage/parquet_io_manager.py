@@ -10,9 +10,14 @@ from upath import UPath
 
 from albumrec_pipeline.core.previews import table_metadata
 from albumrec_pipeline.settings import WAREHOUSE_DIR
-from albumrec_pipeline.storage.artifacts import StoredArtifact
+from albumrec_pipeline.storage.artifacts import StoredArtifact, load_artifact, save_artifact
 from albumrec_pipeline.storage.atomic import atomic_move_file, read_parquet, write_parquet_atomic
-from albumrec_pipeline.storage.tables import StagedTable, TableFiles
+from albumrec_pipeline.storage.tables import PresentTableFiles, StagedTable, TableFiles
+
+
+def _wants_present_only(context: dg.InputContext) -> bool:
+    wanted = context.dagster_type.typing_type
+    return isinstance(wanted, type) and issubclass(wanted, PresentTableFiles)
 
 
 def _wants_files(context: dg.InputContext) -> bool:
@@ -34,17 +39,22 @@ class ParquetUPathIOManager(dg.UPathIOManager):
         if isinstance(obj, StagedTable):
             atomic_move_file(obj.close().path, path)
             return
-        if isinstance(obj, pd.DataFrame):
-            table = obj
-        elif isinstance(obj, StoredArtifact):
-            obj.save_native(path.with_suffix(""))
-            table = obj.summary_table()
-        else:
+        if isinstance(obj, StoredArtifact):
+            # Native files first, summary last, renamed back to back: see storage.artifacts.
+            save_artifact(obj, path)
+            return
+        if not isinstance(obj, pd.DataFrame):
             raise TypeError(
                 f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; "
                 "albumrec stores DataFrames, StagedTables and StoredArtifact values only"
             )
-        write_parquet_atomic(table, path)
+        write_parquet_atomic(obj, path)
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        # An asset's first partition has no earlier partitions: Dagster would pass None.
+        if _wants_present_only(context) and context.has_asset_partitions and not context.asset_partition_keys:
+            return PresentTableFiles(())
+        return super().load_input(context)
 
     def load_partitions(self, context: dg.InputContext) -> Any:
         if not _wants_files(context):
@@ -52,6 +62,8 @@ class ParquetUPathIOManager(dg.UPathIOManager):
         paths = self._get_paths_for_partitions(context)
         present = {key: path for key, path in sorted(paths.items()) if path.exists()}
         missing = tuple(key for key in sorted(paths) if key not in present)
+        if _wants_present_only(context):
+            return PresentTableFiles(tuple(present.values()), missing)
         if not present:
             raise FileNotFoundError(
                 f"no partition of {context.asset_key.to_user_string()} is materialized under "
@@ -73,11 +85,10 @@ class ParquetUPathIOManager(dg.UPathIOManager):
             raise FileNotFoundError(
                 f"{path} does not exist: materialize {context.asset_key.to_user_string()} first"
             )
-        table = read_parquet(path)
         wanted = context.dagster_type.typing_type
         if isinstance(wanted, type) and issubclass(wanted, StoredArtifact) and wanted is not StoredArtifact:
-            return wanted.load(table, path.with_suffix(""))
-        return table
+            return load_artifact(wanted, path)
+        return read_parquet(path)
 
     def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:
         if isinstance(obj, StagedTable):

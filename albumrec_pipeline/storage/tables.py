@@ -136,3 +136,10 @@ class TableFiles:
     def locations(self) -> list[str]:
         """Paths or URLs for an engine that reads Parquet itself (DuckDB)."""
         return [path.as_posix() if path.protocol in ("", "file", "local") else str(path) for path in self.paths]
+
+
+@dataclass(frozen=True)
+class PresentTableFiles(TableFiles):
+    """The files of whichever of the requested partitions exist, possibly none: for an asset that
+    reads its own earlier partitions, where the first day has no history and missed days are gaps."""
+

@@ -1,0 +1,105 @@
+"""The listener's feedback on recommendations, and what the sensor watches.
+
+Feedback lives in its own CSV (`mbid,liked`, recording ids, the same format as the liked list)
+so the listener's original list is never rewritten. `albumrec feedback <album or recording id>
+--liked/--disliked` resolves an album to its tracks and records them; the file can also be
+edited by hand. Each recording appears once in the file; marking it again replaces its label.
+
+When the list and the feedback disagree about a recording, the feedback wins: it is the
+listener's later word.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from albumrec_pipeline.core.liked_tracks import LikedTracksError, read_liked_tracks
+
+FEEDBACK_COLUMNS = ["mbid", "liked"]
+
+
+def read_feedback(path: str | Path) -> pd.DataFrame:
+    """The feedback rows (`mbid`, `liked`), empty when the file does not exist yet."""
+    path = Path(path)
+    if not path.exists() or not path.read_text(encoding="utf-8-sig", errors="replace").strip().partition("\n")[2].strip():
+        # No file, or a header alone (what remains when every mark is deleted by hand): no feedback.
+        return pd.DataFrame({"mbid": pd.Series(dtype="str"), "liked": pd.Series(dtype="int8")})
+    return read_liked_tracks(path, require_both_labels=False)
+
+
+@dataclass(frozen=True)
+class FeedbackMerge:
+    table: pd.DataFrame  # mbid, liked: the list with the feedback applied
+    added: int           # recordings only the feedback names
+    relabelled: int      # recordings whose label the feedback changed
+
+
+def apply_feedback(liked: pd.DataFrame, feedback: pd.DataFrame) -> FeedbackMerge:
+    """The list with the feedback applied: new recordings appended, disagreements settled by the feedback."""
+    before = liked.set_index("mbid")["liked"]
+    after = feedback.set_index("mbid")["liked"]
+    shared = before.index.intersection(after.index)
+    relabelled = int((before.loc[shared] != after.loc[shared]).sum())
+    added = int((~after.index.isin(before.index)).sum())
+    table = pd.concat([liked[~liked["mbid"].isin(after.index)], feedback], ignore_index=True)
+    table = table.astype({"mbid": "str", "liked": "int8"})[FEEDBACK_COLUMNS]
+    if table["liked"].nunique() < 2:
+        raise LikedTracksError("with the feedback applied, every recording has the same label; a taste needs both")
+    return FeedbackMerge(table, added, relabelled)
+
+
+def record_feedback(path: str | Path, recording_ids: list[str], liked: bool) -> pd.DataFrame:
+    """Mark recordings liked or disliked in the feedback file (created when missing); returns the file's rows.
+
+    The file is replaced in one rename, so a crash leaves the previous version.
+    """
+    path = Path(path)
+    current = read_feedback(path)
+    marked = pd.DataFrame({"mbid": [mbid.strip().lower() for mbid in recording_ids], "liked": int(liked)})
+    table = pd.concat([current[~current["mbid"].isin(marked["mbid"])], marked], ignore_index=True)
+    table = table.drop_duplicates("mbid", keep="last").astype({"liked": "int8"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", newline="") as stream:
+            table.to_csv(stream, index=False)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return table
+
+
+def album_recordings(tracklists: pd.DataFrame, album_or_recording_id: str) -> tuple[str, pd.DataFrame]:
+    """What an id names in candidate tracklists: ("album", its tracks) for a release group or release id,
+    ("recording", its rows) for a recording id. Raises LookupError when the id is not there."""
+    wanted = album_or_recording_id.strip().lower()
+    for column, kind in (("release_group_id", "album"), ("release_id", "album"), ("recording_id", "recording")):
+        rows = tracklists[tracklists[column].astype("str") == wanted]
+        if not rows.empty:
+            if kind == "album" and column == "release_group_id":
+                # One edition is enough: the first release of the group, as the ranking shows it.
+                rows = rows[rows["release_id"] == rows["release_id"].iloc[0]]
+            return kind, rows
+    raise LookupError(
+        f"{album_or_recording_id} is not a release group, release or recording among the last album search's "
+        "candidates; use an id from album_recommendations (release_group_id or release_id) or a recording id"
+    )
+
+
+def input_fingerprint(*paths: str | Path) -> str:
+    """SHA-256 over the files' contents (a missing file counts as empty): changes exactly when a byte does."""
+    digest = hashlib.sha256()
+    for path in paths:
+        path = Path(path)
+        digest.update(str(path).encode() + b"\0")
+        if path.is_file():
+            digest.update(path.read_bytes())
+        digest.update(b"\0\0")
+    return digest.hexdigest()

@@ -1,0 +1,1 @@
+"""Sensors: runs started by changes outside Dagster."""

@@ -1,0 +1,145 @@
+"""The daily album-search schedule and the liked-list sensor, evaluated with Dagster's test contexts."""
+
+import datetime as dt
+import os
+
+import dagster as dg
+import pytest
+
+from albumrec_pipeline.assets.ingest import liked_tracks
+from albumrec_pipeline.definitions import build_definitions
+from albumrec_pipeline.schedules.album_search import CRON_ENV_VAR, build_album_search_schedule
+from albumrec_pipeline.sensors.liked_list import build_liked_list_sensor
+from albumrec_pipeline.storage.parquet_io_manager import ParquetWarehouse
+from albumrec_pipeline_tests.factories import recording_id
+
+LIST_HEADER = "mbid,liked\n"
+
+
+def _list_text(count: int = 4, flip_last: bool = False) -> str:
+    rows = [f"{recording_id(index)},{(index % 2) ^ (flip_last and index == count - 1)}" for index in range(count)]
+    return LIST_HEADER + "\n".join(rows) + "\n"
+
+
+@pytest.fixture
+def defs(tmp_path):
+    return build_definitions(tmp_path / "ab", tmp_path / "mb", str(tmp_path / "warehouse"), tmp_path / "scratch")
+
+
+def test_schedule_requests_the_partition_of_its_own_day(defs):
+    schedule = defs.resolve_schedule_def("daily_album_search")
+    assert schedule.cron_schedule == "0 6 * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    tick = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.timezone.utc)
+    with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+        )
+        requests = schedule.evaluate_tick(context).run_requests
+    assert [(request.partition_key, request.run_key) for request in requests] == [("2026-11-25", "2026-11-25")]
+    assert schedule.job_name == "album_search"
+    job = defs.resolve_job_def("album_search")
+    assert "2026-11-25" in job.partitions_def.get_partition_keys(dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc))
+
+
+def test_schedule_cadence_comes_from_the_environment(defs, monkeypatch):
+    monkeypatch.setenv(CRON_ENV_VAR, "30 7 * * 1")
+    schedule = build_album_search_schedule(next(job for job in defs.jobs if job.name == "album_search"))
+    assert schedule.cron_schedule == "30 7 * * 1"
+    tick = dt.datetime(2026, 11, 23, 7, 30, tzinfo=dt.timezone.utc)
+    with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+        )
+        requests = schedule.evaluate_tick(context)
+    assert requests.run_requests[0].partition_key == "2026-11-23"
+
+
+def _sensor(defs, list_path, feedback_path):
+    job = next(job for job in defs.jobs if job.name == "refresh_from_liked_list")
+    return build_liked_list_sensor(job, list_path, feedback_path)
+
+
+def _tick(defs, sensor, instance, cursor):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=defs.get_repository_def())
+    result = sensor.evaluate_tick(context)
+    return result, context.cursor
+
+
+def _materialize_liked_tracks(instance, warehouse, list_path, feedback_path):
+    result = dg.materialize(
+        [liked_tracks],
+        instance=instance,
+        resources={"io_manager": ParquetWarehouse(base_path=str(warehouse))},
+        run_config={
+            "ops": {"liked_tracks": {"config": {"csv_path": str(list_path), "feedback_csv_path": str(feedback_path)}}}
+        },
+    )
+    assert result.success
+
+
+def test_sensor_requests_once_per_content_change_not_per_touch(defs, tmp_path):
+    list_path, feedback_path = tmp_path / "liked.csv", tmp_path / "feedback.csv"
+    list_path.write_text(_list_text())
+    sensor = _sensor(defs, list_path, feedback_path)
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    with dg.DagsterInstance.ephemeral() as instance:
+        _materialize_liked_tracks(instance, tmp_path / "warehouse", list_path, feedback_path)
+        unchanged, cursor = _tick(defs, sensor, instance, None)
+        assert not unchanged.run_requests
+        # Touching the file changes its time, not its content: nothing to do.
+        os.utime(list_path, (1_900_000_000, 1_900_000_000))
+        touched, cursor = _tick(defs, sensor, instance, cursor)
+        assert not touched.run_requests
+        # A changed label is one request, carrying the files to read.
+        list_path.write_text(_list_text(flip_last=True))
+        changed, changed_cursor = _tick(defs, sensor, instance, cursor)
+        assert len(changed.run_requests) == 1
+        request = changed.run_requests[0]
+        assert request.run_config["ops"]["liked_tracks"]["config"] == {
+            "csv_path": str(list_path),
+            "feedback_csv_path": str(feedback_path),
+        }
+        assert changed_cursor != cursor
+        # While its run has not finished, the same content is not requested again.
+        pending, pending_cursor = _tick(defs, sensor, instance, changed_cursor)
+        assert not pending.run_requests and pending_cursor == changed_cursor
+        # Feedback is watched too, and a new content is a new run key.
+        feedback_path.write_text(LIST_HEADER + f"{recording_id(99)},1\n")
+        feedback, _ = _tick(defs, sensor, instance, changed_cursor)
+        assert len(feedback.run_requests) == 1
+        assert feedback.run_requests[0].run_key != request.run_key
+
+
+def test_sensor_compares_with_what_liked_tracks_holds(defs, tmp_path):
+    """After a restart (no cursor) the sensor compares with the latest materialization, so an
+    unchanged list is not retrained, and a list edited while Dagster was down is."""
+    list_path, feedback_path = tmp_path / "liked.csv", tmp_path / "feedback.csv"
+    list_path.write_text(_list_text())
+    sensor = _sensor(defs, list_path, feedback_path)
+    with dg.DagsterInstance.ephemeral() as instance:
+        never, cursor = _tick(defs, sensor, instance, None)
+        assert not never.run_requests and "never materialized" in never.skip_message
+        _materialize_liked_tracks(instance, tmp_path / "warehouse", list_path, feedback_path)
+        fresh, cursor = _tick(defs, sensor, instance, None)
+        assert not fresh.run_requests and cursor is not None
+        list_path.write_text(_list_text(count=6))
+        edited, _ = _tick(defs, sensor, instance, None)
+        assert len(edited.run_requests) == 1
+
+
+def test_sensor_waits_for_a_list(defs, tmp_path):
+    sensor = _sensor(defs, tmp_path / "absent.csv", tmp_path / "feedback.csv")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result, cursor = _tick(defs, sensor, instance, None)
+    assert not result.run_requests and cursor is None
+    assert "ALBUMREC_LIKED_TRACKS" in result.skip_message
+
+
+def test_sensor_runs_everything_a_new_list_affects_and_nothing_else(defs):
+    job = next(job for job in defs.jobs if job.name == "refresh_from_liked_list")
+    with dg.DagsterInstance.ephemeral():
+        selected = {key.to_user_string() for key in job.selection.resolve(defs.resolve_asset_graph())}
+    assert {"liked_tracks", "raw_track_features", "preference_model", "album_recommendations", "album_explanations"} <= selected
+    # Not the catalog, not the expensive cross-validation, not the dated history (the schedule's).
+    assert not selected & {"musicbrainz_tracks", "acousticbrainz_lowlevel", "model_evaluation", "recommendation_history"}
