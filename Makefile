@@ -1,4 +1,4 @@
-# Quick start:  make demo   (set up, write the demo world, materialize every asset, print the top albums)
+# Quick start:  make demo   (set up, write the demo world, materialize the pipeline, print the top albums)
 #               make test   (set up, run the test suite)
 PYTHON ?= python3
 VENV := .venv
@@ -32,7 +32,7 @@ test: $(INSTALLED)
 	$(BIN)/pytest
 
 dev: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -m albumrec_pipeline.definitions -h 127.0.0.1 -p 3000
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 clean-data:
 	rm -rf data/demo data/warehouse data/scratch data/dagster_home

@@ -55,7 +55,13 @@ def record_feedback_text(warehouse: UPath, feedback_path: Path, identifier: str,
     path = warehouse / "candidate_albums.parquet"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run the album search first (make demo)")
-    kind, rows = album_recordings(read_parquet(path), identifier)
+    ranking = warehouse / "album_recommendations.parquet"
+    ranked = (
+        read_parquet(ranking).dropna(subset=["release_group_id"]).set_index("release_group_id")["release_id"].to_dict()
+        if ranking.exists()
+        else {}
+    )
+    kind, rows = album_recordings(read_parquet(path), identifier, ranked)
     written = record_feedback(feedback_path, rows["recording_id"].astype("str").tolist(), liked)
     verdict = "liked" if liked else "disliked"
     what = (
@@ -63,9 +69,11 @@ def record_feedback_text(warehouse: UPath, feedback_path: Path, identifier: str,
         if kind == "album"
         else f"recording {rows['recording_id'].iloc[0]}"
     )
-    return (
-        f"marked {what} {verdict} in {feedback_path} ({len(written)} recordings there); "
-        "the liked-list sensor retrains on it, or materialize liked_tracks and what follows"
+    where = f"marked {what} {verdict} in {feedback_path} ({len(written)} recordings there); "
+    if Path(feedback_path).resolve() == FEEDBACK_CSV.resolve():
+        return where + "the liked-list sensor retrains on it, or materialize liked_tracks and what follows"
+    return where + (
+        f"liked_tracks reads {FEEDBACK_CSV} unless its feedback_csv_path config (or ALBUMREC_FEEDBACK) names this file"
     )
 
 
@@ -177,7 +185,10 @@ def materialize(workers: int, executor: str = "multiprocess", log=print) -> int:
     if not result.success:
         log("albumrec: recommend_albums failed; see the run's log above")
         return 1
-    log(f"all assets materialized in {time.perf_counter() - started:.1f} s")
+    log(
+        f"catalog, model and ranking materialized in {time.perf_counter() - started:.1f} s "
+        "(the dated recommendation_history is the daily_album_search schedule's)"
+    )
     return 0
 
 

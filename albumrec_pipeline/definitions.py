@@ -25,8 +25,6 @@ from albumrec_pipeline.schedules.album_search import build_album_search_schedule
 from albumrec_pipeline.sensors.liked_list import build_liked_list_sensor
 from albumrec_pipeline.settings import (
     ACOUSTICBRAINZ_DUMPS_DIR,
-    FEEDBACK_CSV,
-    LIKED_TRACKS_CSV,
     MUSICBRAINZ_DUMPS_DIR,
     SCRATCH_DIR,
     WAREHOUSE_DIR,
@@ -100,7 +98,7 @@ def build_definitions(
         jobs=[ingest_acousticbrainz, ingest_musicbrainz, recommend_albums, refresh_from_liked_list, album_search],
         schedules=[build_album_search_schedule(album_search)],
         sensors=[
-            build_liked_list_sensor(refresh_from_liked_list, LIKED_TRACKS_CSV, FEEDBACK_CSV),
+            build_liked_list_sensor(refresh_from_liked_list),
             # Evaluates the assets' automation conditions (the default sensor would start stopped).
             dg.AutomationConditionSensorDefinition(
                 "keep_recommendations_current",

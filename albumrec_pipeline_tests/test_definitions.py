@@ -1,3 +1,6 @@
+import subprocess
+from pathlib import Path
+
 import dagster as dg
 
 from albumrec_pipeline.definitions import build_definitions, defs
@@ -67,3 +70,13 @@ def test_partitions_are_the_archives_in_the_dump_folders(tmp_path):
         "acousticbrainz-lowlevel-json-20220623-0",
     ]
     assert built.resolve_job_def("ingest_musicbrainz").partitions_def.get_partition_keys() == ["release"]
+
+
+def test_the_instance_the_makefile_writes_limits_each_pool_to_one_step(tmp_path):
+    """The pools only bind with an instance limit: `make dev`/`make demo` write it."""
+    home = tmp_path / "dagster_home"
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run(["make", "-s", "-C", str(repo), f"DAGSTER_HOME={home}", f"{home}/dagster.yaml"], check=True)
+    instance = dg.DagsterInstance.from_config(str(home))
+    assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+    assert "telemetry:\n  enabled: false" in (home / "dagster.yaml").read_text()

@@ -1,6 +1,8 @@
 """Feedback on recommendations: recorded per recording, albums resolved to their tracks, and
 applied over the listener's list (the later word wins)."""
 
+import os
+
 import pandas as pd
 import pytest
 
@@ -41,6 +43,13 @@ def test_no_feedback_file_or_a_header_alone_is_no_feedback(tmp_path):
     (tmp_path / "feedback.csv").write_text("mbid,liked\nnot-an-id,1\n")
     with pytest.raises(LikedTracksError, match="row 2"):
         read_feedback(tmp_path / "feedback.csv")
+    # One line that is not the header is not "no feedback": it is refused, never overwritten.
+    (tmp_path / "feedback.csv").write_text("garbage;;\n")
+    with pytest.raises(LikedTracksError):
+        read_feedback(tmp_path / "feedback.csv")
+    with pytest.raises(LikedTracksError):
+        record_feedback(tmp_path / "feedback.csv", [recording_id(1)], liked=True)
+    assert (tmp_path / "feedback.csv").read_text() == "garbage;;\n"
 
 
 def test_marking_again_replaces_the_label_and_leaves_no_temporary_file(tmp_path):
@@ -50,6 +59,10 @@ def test_marking_again_replaces_the_label_and_leaves_no_temporary_file(tmp_path)
     table = read_feedback(path)
     assert dict(zip(table["mbid"], table["liked"])) == {recording_id(1): 1, recording_id(2): 0, recording_id(3): 0}
     assert [item.name for item in path.parent.iterdir()] == ["feedback.csv"]
+    # Readable as an ordinary new file is, not only by its owner (temporary files start at 0600).
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def _tracklists():
@@ -67,6 +80,9 @@ def _tracklists():
 def test_an_album_id_names_its_tracks_once():
     kind, rows = album_recordings(_tracklists(), "G1")
     assert kind == "album" and rows["recording_id"].tolist() == [recording_id(0), recording_id(1)]
+    # The edition the ranking judged the group on, when it is known.
+    kind, rows = album_recordings(_tracklists(), "g1", {"g1": "r2"})
+    assert rows["release_id"].unique().tolist() == ["r2"]
     kind, rows = album_recordings(_tracklists(), "r2")
     assert kind == "album" and rows["release_id"].unique().tolist() == ["r2"]
     kind, rows = album_recordings(_tracklists(), recording_id(4))
@@ -80,7 +96,10 @@ def test_cli_marks_an_album(tmp_path, capsys):
     warehouse.mkdir()
     _tracklists().to_parquet(warehouse / "candidate_albums.parquet")
     assert main(["feedback", "g3", "--disliked", "--warehouse", str(warehouse), "--file", str(feedback)]) == 0
-    assert "1 tracks of 'B' by Y disliked" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 tracks of 'B' by Y disliked" in out
+    # Not the file liked_tracks reads by default: the command says so instead of promising a retrain.
+    assert "feedback_csv_path" in out and "sensor" not in out
     assert read_feedback(feedback)["liked"].tolist() == [0]
     assert main(["feedback", "unknown", "--liked", "--warehouse", str(warehouse), "--file", str(feedback)]) == 1
     assert "not a release group" in capsys.readouterr().err

@@ -36,7 +36,7 @@ def test_schedule_requests_the_partition_of_its_own_day(defs):
             instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
         )
         requests = schedule.evaluate_tick(context).run_requests
-    assert [(request.partition_key, request.run_key) for request in requests] == [("2026-11-25", "2026-11-25")]
+    assert [(request.partition_key, request.run_key) for request in requests] == [("2026-11-25", tick.isoformat())]
     assert schedule.job_name == "album_search"
     job = defs.resolve_job_def("album_search")
     assert "2026-11-25" in job.partitions_def.get_partition_keys(dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc))
@@ -55,9 +55,8 @@ def test_schedule_cadence_comes_from_the_environment(defs, monkeypatch):
     assert requests.run_requests[0].partition_key == "2026-11-23"
 
 
-def _sensor(defs, list_path, feedback_path):
-    job = next(job for job in defs.jobs if job.name == "refresh_from_liked_list")
-    return build_liked_list_sensor(job, list_path, feedback_path)
+def _sensor(defs):
+    return build_liked_list_sensor(next(job for job in defs.jobs if job.name == "refresh_from_liked_list"))
 
 
 def _tick(defs, sensor, instance, cursor):
@@ -81,7 +80,7 @@ def _materialize_liked_tracks(instance, warehouse, list_path, feedback_path):
 def test_sensor_requests_once_per_content_change_not_per_touch(defs, tmp_path):
     list_path, feedback_path = tmp_path / "liked.csv", tmp_path / "feedback.csv"
     list_path.write_text(_list_text())
-    sensor = _sensor(defs, list_path, feedback_path)
+    sensor = _sensor(defs)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     with dg.DagsterInstance.ephemeral() as instance:
         _materialize_liked_tracks(instance, tmp_path / "warehouse", list_path, feedback_path)
@@ -108,7 +107,7 @@ def test_sensor_requests_once_per_content_change_not_per_touch(defs, tmp_path):
         feedback_path.write_text(LIST_HEADER + f"{recording_id(99)},1\n")
         feedback, _ = _tick(defs, sensor, instance, changed_cursor)
         assert len(feedback.run_requests) == 1
-        assert feedback.run_requests[0].run_key != request.run_key
+        assert feedback.run_requests[0].tags["albumrec/input_sha256"] != request.tags["albumrec/input_sha256"]
 
 
 def test_sensor_compares_with_what_liked_tracks_holds(defs, tmp_path):
@@ -116,7 +115,7 @@ def test_sensor_compares_with_what_liked_tracks_holds(defs, tmp_path):
     unchanged list is not retrained, and a list edited while Dagster was down is."""
     list_path, feedback_path = tmp_path / "liked.csv", tmp_path / "feedback.csv"
     list_path.write_text(_list_text())
-    sensor = _sensor(defs, list_path, feedback_path)
+    sensor = _sensor(defs)
     with dg.DagsterInstance.ephemeral() as instance:
         never, cursor = _tick(defs, sensor, instance, None)
         assert not never.run_requests and "never materialized" in never.skip_message
@@ -128,12 +127,39 @@ def test_sensor_compares_with_what_liked_tracks_holds(defs, tmp_path):
         assert len(edited.run_requests) == 1
 
 
-def test_sensor_waits_for_a_list(defs, tmp_path):
-    sensor = _sensor(defs, tmp_path / "absent.csv", tmp_path / "feedback.csv")
+def test_sensor_watches_the_files_liked_tracks_last_read(defs, tmp_path):
+    """A list chosen in the Launchpad is the one watched, not the default; a vanished list is said so."""
+    chosen, feedback = tmp_path / "chosen.csv", tmp_path / "feedback.csv"
+    chosen.write_text(_list_text())
+    sensor = _sensor(defs)
     with dg.DagsterInstance.ephemeral() as instance:
-        result, cursor = _tick(defs, sensor, instance, None)
-    assert not result.run_requests and cursor is None
-    assert "ALBUMREC_LIKED_TRACKS" in result.skip_message
+        _materialize_liked_tracks(instance, tmp_path / "warehouse", chosen, feedback)
+        chosen.write_text(_list_text(flip_last=True))
+        changed, _ = _tick(defs, sensor, instance, None)
+        assert changed.run_requests[0].run_config["ops"]["liked_tracks"]["config"]["csv_path"] == str(chosen)
+        chosen.unlink()
+        gone, _ = _tick(defs, sensor, instance, None)
+        assert not gone.run_requests and "does not exist" in gone.skip_message
+
+
+def test_going_back_to_an_earlier_list_is_a_change(defs, tmp_path):
+    """Liked, then disliked, then liked again: the files return to an earlier state, and the model
+    (trained on the one before) must still learn it. Requests carry no run key, which the daemon
+    would refuse to repeat; the cursor alone keeps one change from being requested twice."""
+    list_path, feedback = tmp_path / "liked.csv", tmp_path / "feedback.csv"
+    sensor = _sensor(defs)
+    cursor = None
+    with dg.DagsterInstance.ephemeral() as instance:
+        for flip in (False, True, False, True):
+            list_path.write_text(_list_text(flip_last=flip))
+            _materialize_liked_tracks(instance, tmp_path / "warehouse", list_path, feedback)
+            list_path.write_text(_list_text(flip_last=not flip))
+            result, cursor = _tick(defs, sensor, instance, cursor)
+            (request,) = result.run_requests
+            assert request.run_key is None
+            assert request.tags["albumrec/input_sha256"] == cursor
+            again, _ = _tick(defs, sensor, instance, cursor)
+            assert not again.run_requests
 
 
 def test_sensor_runs_everything_a_new_list_affects_and_nothing_else(defs):

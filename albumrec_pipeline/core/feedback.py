@@ -3,7 +3,9 @@
 Feedback lives in its own CSV (`mbid,liked`, recording ids, the same format as the liked list)
 so the listener's original list is never rewritten. `albumrec feedback <album or recording id>
 --liked/--disliked` resolves an album to its tracks and records them; the file can also be
-edited by hand. Each recording appears once in the file; marking it again replaces its label.
+edited by hand (needed for recordings that are not among the last search's candidates, such as
+tracks of the list itself). Each recording appears once in the file; marking it again replaces
+its label. The command rewrites the file with the `mbid,liked` columns only.
 
 When the list and the feedback disagree about a recording, the feedback wins: it is the
 listener's later word.
@@ -20,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from albumrec_pipeline.core.liked_tracks import LikedTracksError, read_liked_tracks
+from albumrec_pipeline.storage.atomic import readable_by_all_the_umask_allows
 
 FEEDBACK_COLUMNS = ["mbid", "liked"]
 
@@ -27,9 +30,13 @@ FEEDBACK_COLUMNS = ["mbid", "liked"]
 def read_feedback(path: str | Path) -> pd.DataFrame:
     """The feedback rows (`mbid`, `liked`), empty when the file does not exist yet."""
     path = Path(path)
-    if not path.exists() or not path.read_text(encoding="utf-8-sig", errors="replace").strip().partition("\n")[2].strip():
-        # No file, or a header alone (what remains when every mark is deleted by hand): no feedback.
-        return pd.DataFrame({"mbid": pd.Series(dtype="str"), "liked": pd.Series(dtype="int8")})
+    empty = pd.DataFrame({"mbid": pd.Series(dtype="str"), "liked": pd.Series(dtype="int8")})
+    if not path.exists():
+        return empty
+    header, _, rest = path.read_text(encoding="utf-8-sig", errors="replace").strip().partition("\n")
+    if not rest.strip() and sorted(cell.strip().lower() for cell in header.split(",")) == ["liked", "mbid"]:
+        # The header alone (what remains when every mark is deleted by hand): no feedback yet.
+        return empty
     return read_liked_tracks(path, require_both_labels=False)
 
 
@@ -66,6 +73,7 @@ def record_feedback(path: str | Path, recording_ids: list[str], liked: bool) -> 
     table = table.drop_duplicates("mbid", keep="last").astype({"liked": "int8"})
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    readable_by_all_the_umask_allows(temporary)
     try:
         with os.fdopen(handle, "w", newline="") as stream:
             table.to_csv(stream, index=False)
@@ -76,16 +84,24 @@ def record_feedback(path: str | Path, recording_ids: list[str], liked: bool) -> 
     return table
 
 
-def album_recordings(tracklists: pd.DataFrame, album_or_recording_id: str) -> tuple[str, pd.DataFrame]:
+def album_recordings(
+    tracklists: pd.DataFrame, album_or_recording_id: str, ranked_releases: dict[str, str] | None = None
+) -> tuple[str, pd.DataFrame]:
     """What an id names in candidate tracklists: ("album", its tracks) for a release group or release id,
-    ("recording", its rows) for a recording id. Raises LookupError when the id is not there."""
+    ("recording", its rows) for a recording id. Raises LookupError when the id is not there.
+
+    A release group is marked by one edition: the release the ranking judged it on
+    (`ranked_releases`, group id -> release id), else the first listed.
+    """
     wanted = album_or_recording_id.strip().lower()
     for column, kind in (("release_group_id", "album"), ("release_id", "album"), ("recording_id", "recording")):
         rows = tracklists[tracklists[column].astype("str") == wanted]
         if not rows.empty:
             if kind == "album" and column == "release_group_id":
-                # One edition is enough: the first release of the group, as the ranking shows it.
-                rows = rows[rows["release_id"] == rows["release_id"].iloc[0]]
+                edition = (ranked_releases or {}).get(wanted)
+                if edition not in set(rows["release_id"]):
+                    edition = rows["release_id"].iloc[0]
+                rows = rows[rows["release_id"] == edition]
             return kind, rows
     raise LookupError(
         f"{album_or_recording_id} is not a release group, release or recording among the last album search's "

@@ -33,7 +33,11 @@ def build_album_search_schedule(
         description=f"Re-runs the album search ({cron}, {timezone}) and keeps the day's recommendations as a partition.",
     )
     def daily_album_search(context: dg.ScheduleEvaluationContext):
-        day = context.scheduled_execution_time.strftime("%Y-%m-%d")
-        return dg.RunRequest(run_key=day, partition_key=day, tags={"albumrec/trigger": "schedule"})
+        tick = context.scheduled_execution_time
+        # The tick's time, not its day, is the run key: a cron of several runs a day runs each of them
+        # (into the same day's partition, which the last one leaves).
+        return dg.RunRequest(
+            run_key=tick.isoformat(), partition_key=tick.strftime("%Y-%m-%d"), tags={"albumrec/trigger": "schedule"}
+        )
 
     return daily_album_search

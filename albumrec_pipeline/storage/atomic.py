@@ -244,3 +244,11 @@ def read_parquet(path: UPath) -> pd.DataFrame:
     if document is not None:
         frame.attrs[DOCUMENT_KEY] = json.loads(document)
     return frame
+
+
+def readable_by_all_the_umask_allows(path: Path | str) -> None:
+    """Give a file made by `tempfile.mkstemp` (mode 0600) the mode an ordinary new file gets, so
+    a webserver or daemon running as another user can read the table it becomes."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from albumrec_pipeline.core.previews import PREVIEW_ROWS, markdown_preview
+from albumrec_pipeline.storage.atomic import readable_by_all_the_umask_allows
 
 if TYPE_CHECKING:
     from upath import UPath
@@ -40,6 +41,7 @@ class StagedTable:
         directory.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(prefix=".staged-", suffix=".parquet", dir=directory)
         os.close(handle)
+        readable_by_all_the_umask_allows(name)
         self.path = Path(name)
         # zstd: the feature tables are mostly floats that compress well and are read often.
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self.path, schema, compression="zstd")
