@@ -51,17 +51,21 @@ def top_albums_text(warehouse: UPath, count: int) -> str:
 def record_feedback_text(warehouse: UPath, feedback_path: Path, identifier: str, liked: bool) -> str:
     """Mark an album of the last search (all its tracks) or one recording in the feedback file."""
     from albumrec_pipeline.core.feedback import album_recordings, record_feedback
+    from albumrec_pipeline.storage.tables import TableFiles
 
     path = warehouse / "candidate_albums.parquet"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run the album search first (make demo)")
+    # Both tables are as large as the catalog: read the columns the lookup needs, no more.
+    ids = ["release_group_id", "release_id"]
     ranking = warehouse / "album_recommendations.parquet"
     ranked = (
-        read_parquet(ranking).dropna(subset=["release_group_id"]).set_index("release_group_id")["release_id"].to_dict()
+        TableFiles((ranking,)).read(ids).dropna(subset=["release_group_id"]).set_index(ids[0])[ids[1]].to_dict()
         if ranking.exists()
         else {}
     )
-    kind, rows = album_recordings(read_parquet(path), identifier, ranked)
+    tracklists = TableFiles((path,)).read([*ids, "recording_id", "album_title", "album_artist"])
+    kind, rows = album_recordings(tracklists, identifier, ranked)
     written = record_feedback(feedback_path, rows["recording_id"].astype("str").tolist(), liked)
     verdict = "liked" if liked else "disliked"
     what = (

@@ -89,11 +89,11 @@ def test_a_list_that_only_adds_may_hold_one_label(tmp_path):
     path = write(tmp_path, f"mbid,liked\n{A},1\n{B},1\n")
     with pytest.raises(LikedTracksError, match="every row has liked=1"):
         read_liked_tracks(path)
-    table = read_liked_tracks(path, require_both_labels=False)
+    table = read_liked_tracks(path, only_adds=True)
     assert table.values.tolist() == [[A, 1], [B, 1]]
     # Every other rule still holds.
     with pytest.raises(LikedTracksError, match="both liked and disliked"):
-        validate_liked_tracks(frame([[A, "1"], [A, "0"]]), require_both_labels=False)
+        validate_liked_tracks(frame([[A, "1"], [A, "0"]]), only_adds=True)
 
 
 def test_missing_file(tmp_path):

@@ -59,7 +59,6 @@ FAST_CLIENT = {
 }
 LIKED_SOUND, DISLIKED_SOUND = 3.5, 0.3
 CATALOG_TABLES = ("musicbrainz_releases", "musicbrainz_tracks", "acousticbrainz_lowlevel", "acousticbrainz_highlevel")
-ALBUM_SEARCH = ("candidate_albums", "candidate_track_features", "track_scores", "album_recommendations")
 _jitter = random.Random(11)
 
 

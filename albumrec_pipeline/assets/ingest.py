@@ -10,7 +10,7 @@ both multi-assets also have the partition `live-search` (`LIVE_PARTITION`): ther
 (`ReleaseCatalog.discover_releases`) and `acousticbrainz_archive` the AcousticBrainz documents
 of their tracks (`TrackFeatureSource.feature_documents`). Both are parsed by the code that
 parses archive documents (`core.releases.ReleaseRows`,
-`core.feature_dumps.document_row`) into the same schemas, so `candidate_albums` and everything
+`core.feature_dumps.parsed_document_row`) into the same schemas, so `candidate_albums` and everything
 after it read found and dumped albums alike, from the same files. Partitions of the existing
 assets, not new assets: an asset key has one definition, and new keys would need every reader
 of the catalog changed.
@@ -47,7 +47,6 @@ import time
 from collections.abc import Callable, Iterator
 
 import dagster as dg
-import orjson
 import pandas as pd
 from pydantic import Field
 
@@ -62,7 +61,7 @@ from albumrec_pipeline.core.feature_dumps import (
     TABLE_SCHEMAS,
     IngestCounts,
     TableBatcher,
-    document_row,
+    parsed_document_row,
     ingest_feature_archive,
 )
 from albumrec_pipeline.core.feedback import apply_feedback, input_fingerprint, read_feedback
@@ -253,7 +252,7 @@ def _live_feature_tables(
         for recording_id, (offset, document) in documents.items():
             try:
                 # Through the archive documents' own parser, so both give a document the same row.
-                row = document_row(kind, recording_id, offset, orjson.dumps(document))
+                row = parsed_document_row(kind, recording_id, offset, document)
             except DocumentError as error:
                 counts.note_problem(f"recording {recording_id}: {error}")
                 continue

@@ -8,7 +8,7 @@ import pandas as pd
 from pydantic import Field
 
 from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
-from albumrec_pipeline.core.dataset import clean_dataset
+from albumrec_pipeline.core.dataset import SPLITS, clean_dataset
 from albumrec_pipeline.core.evaluation import ORIGINAL_RECIPE, NetworkRecipe, cross_validate_table, evaluation_report
 from albumrec_pipeline.core.evaluation_report import EvaluationReport
 from albumrec_pipeline.core.feature_columns import LABEL_COLUMN, encoded_feature_columns
@@ -145,7 +145,7 @@ def preference_model(
     Early stopping watches the validation artists; the test artists are scored once, after
     training, and that score is the one reported. The table is the loss/accuracy history.
     """
-    parts = {name: cleaned_dataset[cleaned_dataset["split"] == name] for name in ("train", "validation", "test")}
+    parts = {name: cleaned_dataset[cleaned_dataset["split"] == name] for name in SPLITS}
     for name, part in parts.items():
         if part[LABEL_COLUMN].nunique() < 2:
             raise ValueError(f"the {name} split has {len(part)} rows and not both labels; add tracks or change the split")

@@ -8,8 +8,8 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-# A recording id as the parser stores it: a lower-case UUID in its 36-character form.
-STORED_MBID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+from albumrec_pipeline.core.mbids import MBID_PATTERN
+
 
 
 
@@ -24,7 +24,7 @@ class ClassBalanceConfig(dg.Config):
 @dg.asset_check(asset="liked_tracks", blocking=True, description="Every row a recording UUID, labelled 0 or 1, listed once.")
 def liked_tracks_well_formed(liked_tracks: pd.DataFrame) -> dg.AssetCheckResult:
     ids = liked_tracks["mbid"].astype("str")
-    bad_ids = ids[~ids.str.fullmatch(STORED_MBID)].tolist()
+    bad_ids = ids[~ids.str.fullmatch(MBID_PATTERN)].tolist()
     bad_labels = int((~liked_tracks["liked"].isin([0, 1])).sum())
     duplicates = int(liked_tracks["mbid"].duplicated().sum())
     return dg.AssetCheckResult(

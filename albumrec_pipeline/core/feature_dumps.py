@@ -51,12 +51,12 @@ from albumrec_pipeline.core.feature_columns import (
     MFCC_COLUMNS,
     TAG_COLUMNS,
 )
+from albumrec_pipeline.core.mbids import MBID_PATTERN
 
 LOWLEVEL, HIGHLEVEL = "lowlevel", "highlevel"
 
 # Low-level feature columns, in table order: the tonal categories, then the numbers.
 LOWLEVEL_FEATURE_COLUMNS: list[str] = list(CATEGORICAL_VOCABULARIES) + list(LOWLEVEL_SCALARS) + MFCC_COLUMNS
-KEY_COLUMNS: list[str] = ["mbid", "submission_offset"]
 
 
 def _schema(feature_columns: list[str]) -> pa.Schema:
@@ -74,10 +74,7 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
 
 # `<dump>/<kind>/<aa>/<b>/<mbid>-<offset>.json`; the folders between kind and file are not
 # checked, so older dumps (`<a>/<ab>/`) read the same.
-_DOCUMENT_PATH = re.compile(
-    r"(?:^|/)(lowlevel|highlevel)/(?:[^/]+/)*"
-    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-(\d+)\.json$"
-)
+_DOCUMENT_PATH = re.compile(rf"(?:^|/)(lowlevel|highlevel)/(?:[^/]+/)*({MBID_PATTERN})-(\d+)\.json$")
 
 # CSV feature dumps: which file is which is told by its header, not its name.
 CSV_KINDS: dict[str, tuple[str, ...]] = {
@@ -120,6 +117,11 @@ def document_row(kind: str, mbid: str, offset: int, payload: bytes) -> dict[str,
         document = orjson.loads(payload)
     except orjson.JSONDecodeError as error:
         raise DocumentError(mbid, _KIND_NAMES[kind], f"submission {offset}", f"is not valid JSON ({error})") from error
+    return parsed_document_row(kind, mbid, offset, document)
+
+
+def parsed_document_row(kind: str, mbid: str, offset: int, document: Any) -> dict[str, Any]:
+    """`document_row` for a document already parsed (as the live API's client hands them out)."""
     if not isinstance(document, dict):
         raise DocumentError(
             mbid, _KIND_NAMES[kind], f"submission {offset}", f"is {json_type(document)}, not a JSON object"
@@ -264,7 +266,7 @@ def _csv_blocks(file: IO[bytes], member: str, header: list[str], block_bytes: in
             return
 
 
-_MBID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_MBID = f"^{MBID_PATTERN}$"
 
 
 def _numbers(values: pa.Array) -> pa.Array:

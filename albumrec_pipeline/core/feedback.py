@@ -14,30 +14,24 @@ listener's later word.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from upath import UPath
 
 from albumrec_pipeline.core.liked_tracks import LikedTracksError, read_liked_tracks
-from albumrec_pipeline.storage.atomic import readable_by_all_the_umask_allows
+from albumrec_pipeline.storage.atomic import atomic_write_bytes
 
 FEEDBACK_COLUMNS = ["mbid", "liked"]
 
 
 def read_feedback(path: str | Path) -> pd.DataFrame:
     """The feedback rows (`mbid`, `liked`), empty when the file does not exist yet."""
-    path = Path(path)
-    empty = pd.DataFrame({"mbid": pd.Series(dtype="str"), "liked": pd.Series(dtype="int8")})
-    if not path.exists():
-        return empty
-    header, _, rest = path.read_text(encoding="utf-8-sig", errors="replace").strip().partition("\n")
-    if not rest.strip() and sorted(cell.strip().lower() for cell in header.split(",")) == ["liked", "mbid"]:
-        # The header alone (what remains when every mark is deleted by hand): no feedback yet.
-        return empty
-    return read_liked_tracks(path, require_both_labels=False)
+    if not Path(path).exists():
+        return pd.DataFrame({"mbid": pd.Series(dtype="str"), "liked": pd.Series(dtype="int8")})
+    # A header alone (what remains when every mark is deleted by hand) is no feedback yet.
+    return read_liked_tracks(path, only_adds=True)
 
 
 @dataclass(frozen=True)
@@ -71,16 +65,7 @@ def record_feedback(path: str | Path, recording_ids: list[str], liked: bool) -> 
     marked = pd.DataFrame({"mbid": [mbid.strip().lower() for mbid in recording_ids], "liked": int(liked)})
     table = pd.concat([current[~current["mbid"].isin(marked["mbid"])], marked], ignore_index=True)
     table = table.drop_duplicates("mbid", keep="last").astype({"liked": "int8"})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    readable_by_all_the_umask_allows(temporary)
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            table.to_csv(stream, index=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(UPath(path), table.to_csv(index=False).encode())
     return table
 
 

@@ -30,8 +30,8 @@ Errors: a missing path, a directory, an empty file or one with a header but no e
 that is not UTF-8 (UTF-16 "Unicode text" exports included), one separated by semicolons or tabs,
 a row with more fields than the header, an unclosed quote, a missing or repeated `mbid` or
 `liked` column, a value that is not an id or a label, conflicting labels, and a list whose
-labels are all the same (a taste needs both; a list of feedback that only adds to the main
-list is read with `require_both_labels=False`).
+labels are all the same (a taste needs both). A list that only adds to the main one (the
+listener's feedback) is read with `only_adds=True`: it may hold one label, or no entries yet.
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from albumrec_pipeline.core.mbids import MBID_PATTERN
+
 REQUIRED_COLUMNS = ("mbid", "liked")
-MBID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 # Label text -> label. The float spellings are the narrow repair described above.
 LABEL_VALUES: dict[str, int] = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
 ROWS_SHOWN = 10
@@ -88,15 +89,15 @@ def _missing_columns_message(source: str, columns: list[str], first_row: list[st
 
 
 def validate_liked_tracks(
-    frame: pd.DataFrame, source: str = "liked list", require_both_labels: bool = True
+    frame: pd.DataFrame, source: str = "liked list", only_adds: bool = False
 ) -> pd.DataFrame:
     """Check and normalise a liked list; return columns `mbid` (lower-case str) and `liked` (int8).
 
     `frame` holds the list's entries in file order, one column per header name (as text; other
     types are converted to text first, missing values count as empty). The rules and repairs
     are those of the module docstring; row numbers in errors count the header as row 1.
-    `require_both_labels=False` accepts a list whose labels are all the same, for lists that
-    only add to another one (the listener's feedback).
+    `only_adds=True` is for a list that only adds to another one (the listener's feedback): its
+    labels may all be the same, and a header without entries is an empty list, not an error.
     """
     columns = _normalised_columns(frame)
     repeated = sorted({column for column in columns if column in REQUIRED_COLUMNS and columns.count(column) > 1})
@@ -120,7 +121,7 @@ def validate_liked_tracks(
                 filled |= (_text_column(rest.iloc[:, position]) != "").to_numpy()
             empty[candidates[filled]] = False
     entries = ~empty
-    if not entries.any():
+    if not entries.any() and not only_adds:
         raise LikedTracksError(f"{source}: has a header but no rows; add one 'mbid,liked' line per recording")
 
     problems = []
@@ -151,7 +152,7 @@ def validate_liked_tracks(
         )
     repeated_rows = table["mbid"].duplicated().to_numpy()
     table = table.loc[~repeated_rows].reset_index(drop=True)
-    if require_both_labels and table["liked"].nunique() < 2:
+    if not only_adds and table["liked"].nunique() < 2:
         raise LikedTracksError(
             f"{source}: every row has liked={table['liked'].iloc[0]}; a taste needs both 1s (liked) and 0s (disliked)"
         )
@@ -266,7 +267,7 @@ def _parsed(path: Path, text: str) -> pd.DataFrame:
         raise LikedTracksError(f"{path}: row 1 must be the header 'mbid,liked' but is blank") from error
 
 
-def read_liked_tracks(path: str | Path, require_both_labels: bool = True) -> pd.DataFrame:
+def read_liked_tracks(path: str | Path, only_adds: bool = False) -> pd.DataFrame:
     """Read and validate the listener's list (see the module docstring for the format)."""
     path = Path(path)
     if path.is_dir():
@@ -294,4 +295,4 @@ def read_liked_tracks(path: str | Path, require_both_labels: bool = True) -> pd.
     entries = rows.iloc[1:].reset_index(drop=True).set_axis(header, axis=1)
     if any(column not in header for column in REQUIRED_COLUMNS):
         raise LikedTracksError(_missing_columns_message(str(path), header, rows.iloc[0].tolist()))
-    return validate_liked_tracks(entries, source=str(path), require_both_labels=require_both_labels)
+    return validate_liked_tracks(entries, source=str(path), only_adds=only_adds)
