@@ -15,11 +15,10 @@ $(INSTALLED): pyproject.toml
 
 setup: $(INSTALLED)
 
-# Pools: at most one step at a time, across all runs, in each pool (the live-service assets share
-# one), so concurrent runs never add up to more than a service's rate limit.
-$(DAGSTER_HOME)/dagster.yaml:
-	mkdir -p "$(DAGSTER_HOME)"
-	printf 'telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n' > "$@"
+# Pools (one step at a time per pool) and the run queue's one-writer rule: see
+# albumrec_pipeline/instance_config.py. Rewritten when that file changes.
+$(DAGSTER_HOME)/dagster.yaml: $(INSTALLED) albumrec_pipeline/instance_config.py
+	$(BIN)/python -m albumrec_pipeline.instance_config "$@"
 
 # The demo's archives are a few megabytes: ingesting them one after the other in this process is
 # quicker than starting processes for them. For real dumps: albumrec materialize (parallel runs).

@@ -20,15 +20,26 @@ from pathlib import Path
 
 from upath import UPath
 
-from albumrec_pipeline.settings import (
-    ACOUSTICBRAINZ_DUMPS_DIR,
-    DATA_DIR,
-    FEEDBACK_CSV,
-    MUSICBRAINZ_DUMPS_DIR,
-    SCRATCH_DIR,
-    WAREHOUSE_DIR,
-)
-from albumrec_pipeline.storage.atomic import read_parquet
+from albumrec_pipeline.settings_error import SettingsError
+
+try:
+    from albumrec_pipeline.settings import (
+        ACOUSTICBRAINZ_DUMPS_DIR,
+        DATA_DIR,
+        FEEDBACK_CSV,
+        MUSICBRAINZ_DUMPS_DIR,
+        SCRATCH_DIR,
+        WAREHOUSE_DIR,
+    )
+except SettingsError as error:
+    # A bad ALBUMREC_* variable is the user's to fix, not a crash: main() says which one in a
+    # line, where a traceback would bury it.
+    _SETTINGS_ERROR: SettingsError | None = error
+else:
+    _SETTINGS_ERROR = None
+from albumrec_pipeline.storage.artifacts import ArtifactError
+from albumrec_pipeline.storage.atomic import parquet_columns, parquet_errors_named, read_parquet, require_columns
+from albumrec_pipeline.storage.freshness import ranking_status
 
 SHOWN_COLUMNS = ["rank", "album_title", "album_artist", "release_year", "tracks", "tracks_with_features", "liked_tracks", "liked_share", "mean_score"]
 EXECUTORS = {
@@ -42,16 +53,27 @@ def top_albums_text(warehouse: UPath, count: int) -> str:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: materialize album_recommendations first (make demo)")
     albums = read_parquet(path)
+    require_columns(path, albums.columns, ["recommended", *SHOWN_COLUMNS])
     recommended = albums[albums["recommended"]]
     header = f"{len(recommended)} of {len(albums)} candidate albums recommended; top {min(count, len(recommended))}:"
     table = recommended[SHOWN_COLUMNS].head(count).to_markdown(index=False, floatfmt=".2f")
-    return f"{header}\n{table}"
+    status = ranking_status(warehouse)
+    return f"{header}\n{table}" + ("" if status is None else f"\n{status.describe()}")
+
+
+def _read_columns(path: UPath, columns: list[str]):
+    """`columns` of the table at `path` and no others; a damaged or differently shaped file names the
+    asset to materialize again (Arrow would read a missing column as no column at all)."""
+    from albumrec_pipeline.storage.tables import TableFiles
+
+    require_columns(path, parquet_columns(path), columns)
+    with parquet_errors_named(path):
+        return TableFiles((path,)).read(columns)
 
 
 def record_feedback_text(warehouse: UPath, feedback_path: Path, identifier: str, liked: bool) -> str:
     """Mark an album of the last search (all its tracks) or one recording in the feedback file."""
     from albumrec_pipeline.core.feedback import album_recordings, record_feedback
-    from albumrec_pipeline.storage.tables import TableFiles
 
     path = warehouse / "candidate_albums.parquet"
     if not path.exists():
@@ -60,11 +82,11 @@ def record_feedback_text(warehouse: UPath, feedback_path: Path, identifier: str,
     ids = ["release_group_id", "release_id"]
     ranking = warehouse / "album_recommendations.parquet"
     ranked = (
-        TableFiles((ranking,)).read(ids).dropna(subset=["release_group_id"]).set_index(ids[0])[ids[1]].to_dict()
+        _read_columns(ranking, ids).dropna(subset=["release_group_id"]).set_index(ids[0])[ids[1]].to_dict()
         if ranking.exists()
         else {}
     )
-    tracklists = TableFiles((path,)).read([*ids, "recording_id", "album_title", "album_artist"])
+    tracklists = _read_columns(path, [*ids, "recording_id", "album_title", "album_artist"])
     kind, rows = album_recordings(tracklists, identifier, ranked)
     written = record_feedback(feedback_path, rows["recording_id"].astype("str").tolist(), liked)
     verdict = "liked" if liked else "disliked"
@@ -197,6 +219,9 @@ def materialize(workers: int, executor: str = "multiprocess", log=print) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if _SETTINGS_ERROR is not None:
+        print(f"albumrec: {_SETTINGS_ERROR}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(
         prog="albumrec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -222,9 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     feedback.add_argument("--file", default=str(FEEDBACK_CSV), help="the feedback CSV (default $ALBUMREC_FEEDBACK)")
     arguments = parser.parse_args(argv)
     if arguments.command == "feedback":
+        from albumrec_pipeline.core.feedback import FeedbackNotWritableError
+
         try:
             print(record_feedback_text(UPath(arguments.warehouse), Path(arguments.file), arguments.id, arguments.liked))
-        except (FileNotFoundError, LookupError, ValueError) as error:
+        except (FileNotFoundError, FeedbackNotWritableError, LookupError, ValueError) as error:
             print(f"albumrec: {error}", file=sys.stderr)
             return 1
         return 0
@@ -236,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     try:
         print(top_albums_text(UPath(arguments.warehouse), arguments.count))
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ArtifactError) as error:
         print(f"albumrec: {error}", file=sys.stderr)
         return 1
     return 0

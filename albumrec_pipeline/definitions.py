@@ -7,7 +7,8 @@ listener's list to the ranked albums (`albumrec materialize` runs all three in o
 changes; `album_search` re-ranks the catalog and records the day's recommendations, on the
 `daily_album_search` schedule. Declarative automation keeps the downstream assets current when
 a new model or new catalog data lands, and asset checks guard the list, the dataset, the model
-and the ranking.
+and the ranking. The three jobs that write the model or the ranking carry `WRITER_TAG`, which the
+run queue lets through one at a time (see `instance_config`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import dagster as dg
 
 from albumrec_pipeline.assets import explain, history, ingest, model, recommend
 from albumrec_pipeline.checks import ALL_CHECKS
+from albumrec_pipeline.instance_config import WRITER_TAG
 from albumrec_pipeline.resources.dumps import CatalogEngine, DumpArchives, acousticbrainz_archives, musicbrainz_archives
 from albumrec_pipeline.resources.source_selection import live_partitions, source_kind, source_resources
 from albumrec_pipeline.schedules.album_search import build_album_search_schedule
@@ -73,6 +75,7 @@ def build_definitions(
     )
     recommend_albums = dg.define_asset_job(
         "recommend_albums",
+        tags=WRITER_TAG,
         selection=dg.AssetSelection.assets(*unpartitioned),
         description="From the listener's list and the ingested catalog: features, model, reports, ranked albums.",
         config=QUIET_CONSOLE,
@@ -80,6 +83,7 @@ def build_definitions(
     # Cross-validation is minutes of work and changes nothing downstream: it runs when asked.
     refresh_from_liked_list = dg.define_asset_job(
         "refresh_from_liked_list",
+        tags=WRITER_TAG,
         selection=dg.AssetSelection.assets("liked_tracks").downstream()
         - dg.AssetSelection.assets("model_evaluation", history.recommendation_history),
         description="The listener's list and feedback, features, model, reports and ranking: what a changed list affects.",
@@ -87,6 +91,7 @@ def build_definitions(
     )
     album_search = dg.define_asset_job(
         "album_search",
+        tags=WRITER_TAG,
         selection=dg.AssetSelection.assets(*ALBUM_SEARCH_ASSETS, history.recommendation_history),
         description="Re-rank the catalog with the current model and record the day's recommendations (a dated partition).",
         config=QUIET_CONSOLE,

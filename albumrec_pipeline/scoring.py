@@ -79,20 +79,26 @@ class TasteModel:
 
 
 def load_taste_model(warehouse: str | UPath = WAREHOUSE_DIR, from_joblib: bool = False) -> TasteModel:
-    """The scaler and network last materialized into `warehouse` (the IO manager's base path).
+    """The network last materialized into `warehouse` (the IO manager's base path), with the scaler
+    fit it was trained with, which its own file carries.
 
-    The scaler is rebuilt from the parameters stored in `feature_scaler.parquet`. `from_joblib=True`
-    unpickles `feature_scaler/scaler.joblib` instead, once its digest and outputs check out: a way
-    to check that file, for a warehouse only you write to (unpickling can run code).
+    `feature_scaler.parquet` is not read: a run that refits the scaler and then fails before the
+    network leaves a newer scaler beside the last good network, and this still loads that
+    network as it was trained. `from_joblib=True` unpickles `feature_scaler/scaler.joblib` instead
+    of the carried fit, once its digest and outputs check out and it is the very fit the network
+    was trained with: a way to check that file, for a warehouse only you write to (unpickling can
+    run code).
     """
     base = UPath(warehouse)
-    paths = {name: base / f"{name}.parquet" for name in ("feature_scaler", "preference_model")}
-    for name, path in paths.items():
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: materialize {name} first")
+    path = base / "preference_model.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: materialize preference_model first")
+    model = load_artifact(TrainedPreferenceModel, path)
+    scaler = model.own_scaler()
     if from_joblib:
-        scaler = FittedScaler.load_joblib(read_parquet(paths["feature_scaler"]), base / "feature_scaler")
-    else:
-        scaler = load_artifact(FittedScaler, paths["feature_scaler"])
-    model = load_artifact(TrainedPreferenceModel, paths["preference_model"])
+        scaler_path = base / "feature_scaler.parquet"
+        if not scaler_path.exists():
+            raise FileNotFoundError(f"{scaler_path} does not exist: materialize feature_scaler first")
+        scaler = FittedScaler.load_joblib(read_parquet(scaler_path), base / "feature_scaler")
+    # Refuses a scaler.joblib of another fit than the network's, naming what to materialize.
     return TasteModel(scaler, model)

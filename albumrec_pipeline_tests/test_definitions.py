@@ -36,7 +36,10 @@ def test_lineage_runs_from_features_to_recommendations():
     upstream = {key.to_user_string() for key in graph.get(dg.AssetKey("album_recommendations")).parent_keys}
     assert upstream == {"candidate_albums", "track_scores"}
     scorer_inputs = {key.to_user_string() for key in graph.get(dg.AssetKey("track_scores")).parent_keys}
-    assert scorer_inputs == {"candidate_track_features", "feature_scaler", "preference_model"}
+    # The network brings the scaler fit it was trained with: feature_scaler reaches the scores through it.
+    assert scorer_inputs == {"candidate_track_features", "preference_model"}
+    network_inputs = {key.to_user_string() for key in graph.get(dg.AssetKey("preference_model")).parent_keys}
+    assert network_inputs == {"cleaned_dataset", "feature_scaler"}
     features = {key.to_user_string() for key in graph.get(dg.AssetKey("candidate_track_features")).parent_keys}
     assert features == {"candidate_albums", "acousticbrainz_lowlevel", "acousticbrainz_highlevel"}
     labelled = {key.to_user_string() for key in graph.get(dg.AssetKey("raw_track_features")).parent_keys}

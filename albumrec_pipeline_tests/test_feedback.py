@@ -1,12 +1,16 @@
 """Feedback on recommendations: recorded per recording, albums resolved to their tracks, and
 applied over the listener's list (the later word wins)."""
 
+import hashlib
+import multiprocessing
 import os
+import tracemalloc
 
 import pandas as pd
 import pytest
 
 from albumrec_pipeline.cli import main
+from albumrec_pipeline.core import feedback as feedback_module
 from albumrec_pipeline.core.feedback import (
     album_recordings,
     apply_feedback,
@@ -58,11 +62,40 @@ def test_marking_again_replaces_the_label_and_leaves_no_temporary_file(tmp_path)
     record_feedback(path, [recording_id(2).upper(), recording_id(3)], liked=False)
     table = read_feedback(path)
     assert dict(zip(table["mbid"], table["liked"])) == {recording_id(1): 1, recording_id(2): 0, recording_id(3): 0}
-    assert [item.name for item in path.parent.iterdir()] == ["feedback.csv"]
+    # The lock file stays: removing it while another writer waits on it would let two writers in.
+    assert sorted(item.name for item in path.parent.iterdir()) == ["feedback.csv", "feedback.csv.lock"]
     # Readable as an ordinary new file is, not only by its owner (temporary files start at 0600).
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def _mark_one_by_one(path, ids, liked, barrier):
+    barrier.wait()
+    for mbid in ids:
+        record_feedback(path, [mbid], liked)
+
+
+def test_concurrent_marks_are_all_kept(tmp_path):
+    path = tmp_path / "feedback.csv"
+    ids = [recording_id(number) for number in range(90)]
+    shares = [ids[index::8] for index in range(8)]
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    barrier = context.Barrier(len(shares))
+    workers = [
+        context.Process(target=_mark_one_by_one, args=(path, share, index % 2 == 0, barrier))
+        for index, share in enumerate(shares)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0] * len(workers)
+    table = read_feedback(path)
+    assert len(table) == len(ids)
+    assert dict(zip(table["mbid"], table["liked"])) == {
+        mbid: int(index % 2 == 0) for index, share in enumerate(shares) for mbid in share
+    }
 
 
 def _tracklists():
@@ -105,6 +138,37 @@ def test_cli_marks_an_album(tmp_path, capsys):
     assert "not a release group" in capsys.readouterr().err
 
 
+def _cannot_write(capsys, path, arguments):
+    assert main(["feedback", *arguments, "--file", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert f"{path} cannot be written" in captured.err
+    return captured.err
+
+
+def test_cli_says_when_the_feedback_file_cannot_be_written(tmp_path, capsys, monkeypatch):
+    warehouse = tmp_path / "warehouse"
+    warehouse.mkdir()
+    _tracklists().to_parquet(warehouse / "candidate_albums.parquet")
+    arguments = ["g3", "--liked", "--warehouse", str(warehouse)]
+    # A folder that cannot be made: its would-be parent is a regular file.
+    (tmp_path / "blocker").write_text("")
+    _cannot_write(capsys, tmp_path / "blocker" / "feedback.csv", arguments)
+    # A feedback file nobody may write is left as it is, though the folder would allow replacing it.
+    read_only = tmp_path / "read-only.csv"
+    read_only.write_text("mbid,liked\n")
+    read_only.chmod(0o444)
+    assert "read-only" in _cannot_write(capsys, read_only, arguments)
+    assert read_only.read_text() == "mbid,liked\n"
+    # A folder the account may not write in (simulated: root may write anywhere).
+    def refused(path, payload):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(feedback_module, "atomic_write_bytes", refused)
+    assert "Permission denied" in _cannot_write(capsys, tmp_path / "feedback.csv", arguments)
+
+
 def test_fingerprint_follows_content_not_time(tmp_path):
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
     first.write_text("mbid,liked\n")
@@ -113,6 +177,25 @@ def test_fingerprint_follows_content_not_time(tmp_path):
     assert input_fingerprint(first, second) == before
     second.write_text("mbid,liked\n")
     assert input_fingerprint(first, second) != before
+
+
+def test_fingerprint_reads_large_files_in_chunks(tmp_path):
+    large, missing = tmp_path / "large.csv", tmp_path / "missing.csv"
+    content = bytes(range(256)) * (8 * 4096) + b"tail"  # 8 MiB and a bit: not a whole number of chunks
+    large.write_bytes(content)
+    expected = hashlib.sha256()
+    for path, data in ((large, content), (missing, b"")):
+        expected.update(str(path).encode() + b"\0" + data + b"\0\0")
+    tracemalloc.start()
+    try:
+        fingerprint = input_fingerprint(large, missing)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The digest recorded by earlier runs stays valid.
+    assert fingerprint == expected.hexdigest()
+    # Never the whole file in memory at once.
+    assert peak < 3 * 1024 * 1024
 
 
 def _ranking(groups, recommended):

@@ -1,3 +1,4 @@
+import os
 import re
 
 import numpy as np
@@ -106,9 +107,90 @@ def test_a_folder_is_not_a_list(tmp_path):
         read_liked_tracks(tmp_path)
 
 
-def test_a_device_is_not_a_list():
-    with pytest.raises(LikedTracksError, match="/dev/null: is not a regular file"):
-        read_liked_tracks("/dev/null")
+def test_a_pipe_is_not_a_list(tmp_path):
+    # A FIFO would block the run forever on open if it were read; it is refused first.
+    os.mkfifo(tmp_path / "pipe.csv")
+    with pytest.raises(LikedTracksError, match="pipe.csv: is not a regular file"):
+        read_liked_tracks(tmp_path / "pipe.csv")
+
+
+@pytest.mark.parametrize("path", ["/dev/null", "/proc/self/environ", "/proc/self/cmdline", "/sys/kernel/mm/transparent_hugepage/enabled"])
+def test_system_files_are_refused_before_they_are_read(path):
+    with pytest.raises(LikedTracksError, match=rf"{re.escape(path)}: is a system file \(under /proc, /sys or /dev\)"):
+        read_liked_tracks(path)
+
+
+def test_a_link_to_the_process_environment_is_refused_and_nothing_of_it_is_shown(tmp_path, monkeypatch):
+    secret = "s3cr3t-" + "x" * 20
+    monkeypatch.setenv("ALBUMREC_TEST_DB_PASSWORD", secret)
+    (tmp_path / "my_list.csv").symlink_to("/proc/self/environ")
+    with pytest.raises(LikedTracksError) as raised:
+        read_liked_tracks(tmp_path / "my_list.csv")
+    assert "is a system file" in str(raised.value)
+    assert secret not in str(raised.value) and "albumrec_test_db_password" not in str(raised.value).lower()
+
+
+SECRET_FIRST_LINES = [
+    "DB_PASSWORD=hunter2-{marker}",
+    "root:x:0:0:{marker}:/root:/bin/bash",
+    "export AWS_SECRET_ACCESS_KEY={marker}",
+    "API_TOKEN={marker};REGION=eu",  # a semicolon, as in a list separated by semicolons
+    "TOKEN\t{marker}",  # a tab, as in a list separated by tabs
+    "password,{marker}",  # a comma: read as a two-column header
+    "{marker}",
+    "a,b,c,d,e,f,g,h,i,j,k,l,m,{marker}",  # many short names
+]
+
+
+@pytest.mark.parametrize("first_line", SECRET_FIRST_LINES)
+def test_no_error_repeats_a_first_line_that_is_not_a_header(tmp_path, first_line):
+    marker = "Zq9" + "7" * 12 + "secret"
+    path = write(tmp_path, first_line.format(marker=marker) + "\nmore,lines\n")
+    with pytest.raises(LikedTracksError) as raised:
+        read_liked_tracks(path)
+    message = str(raised.value)
+    assert marker.lower() not in message.lower() and "hunter2" not in message and "REGION" not in message
+    assert any(
+        reason in message
+        for reason in ("row 1 must be the header 'mbid,liked'", "first line is not a CSV header", "looks separated by")
+    )
+
+
+def test_a_plausible_header_is_still_named(tmp_path):
+    path = write(tmp_path, f"recording,label\n{A},1\n")
+    with pytest.raises(LikedTracksError, match=r"missing column\(s\) \['mbid', 'liked'\], found \['recording', 'label'\]"):
+        read_liked_tracks(path)
+
+
+def test_a_list_over_the_size_cap_is_refused_before_it_is_read(tmp_path):
+    path = write(tmp_path, f"mbid,liked\n{A},1\n{B},0\n")
+    assert len(read_liked_tracks(path, max_bytes=path.stat().st_size)) == 2
+    with pytest.raises(LikedTracksError, match=r"list.csv: is larger than .* MB, the most albumrec reads .*ALBUMREC_MAX_INPUT_MB"):
+        read_liked_tracks(path, max_bytes=path.stat().st_size - 1)
+
+
+def test_a_huge_sparse_file_is_refused_without_reading_it(tmp_path):
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as handle:
+        handle.write(b"mbid,liked\n")
+        handle.truncate(4 * 1024**3)  # 4 GB of holes: nothing on disk, everything in memory if read
+    with pytest.raises(LikedTracksError, match="huge.csv: is larger than 64 MB"):
+        read_liked_tracks(path)
+
+
+def test_a_list_outside_the_allowed_folders_is_refused(tmp_path, monkeypatch):
+    from albumrec_pipeline.core import user_files
+
+    allowed, other = tmp_path / "lists", tmp_path / "elsewhere"
+    allowed.mkdir(), other.mkdir()
+    inside = write(allowed, f"mbid,liked\n{A},1\n{B},0\n")
+    outside = write(other, f"mbid,liked\n{A},1\n{B},0\n")
+    (allowed / "escape.csv").symlink_to(outside)
+    monkeypatch.setattr(user_files, "INPUT_DIRS", (allowed.resolve(),))
+    assert len(read_liked_tracks(inside)) == 2
+    for path in (outside, allowed / "escape.csv", allowed / ".." / "elsewhere" / "list.csv"):
+        with pytest.raises(LikedTracksError, match=r"is outside the folders ALBUMREC_INPUT_DIRS allows"):
+            read_liked_tracks(path)
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n", b"   \r\n", b"\xef\xbb\xbf"])

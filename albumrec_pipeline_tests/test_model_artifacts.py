@@ -26,6 +26,7 @@ from albumrec_pipeline.core.weight_reports import WeightReports, weight_report_t
 from albumrec_pipeline.storage.artifacts import (
     ArtifactFormatError,
     ArtifactIntegrityError,
+    format_version_text,
     load_artifact,
     save_artifact,
 )
@@ -207,7 +208,7 @@ def test_scaler_and_model_carry_the_feature_schema_and_the_versions_that_made_th
     assert set(stored["versions"]) >= RECORDED and stored["versions"]["torch"] == torch.__version__
 
     payload = torch.load(tmp_path / "preference_model" / MODEL_FILE, weights_only=True)
-    assert payload["format_version"] == "1.0"
+    assert payload["format_version"] == format_version_text()
     assert payload["feature_schema"] == scaler.feature_schema.to_dict()
     assert set(payload["versions"]) >= RECORDED
     loaded = load_artifact(TrainedPreferenceModel, base / "preference_model.parquet")

@@ -1,14 +1,21 @@
 """The daily album-search schedule and the liked-list sensor, evaluated with Dagster's test contexts."""
 
 import datetime as dt
+import json
 import os
+import subprocess
+import sys
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
+from dagster._utils.schedules import cron_string_iterator
 
+from albumrec_pipeline import settings
+from albumrec_pipeline.assets.history import daily_partitions_def
 from albumrec_pipeline.assets.ingest import liked_tracks
 from albumrec_pipeline.definitions import build_definitions
-from albumrec_pipeline.schedules.album_search import CRON_ENV_VAR, build_album_search_schedule
+from albumrec_pipeline.schedules.album_search import build_album_search_schedule
 from albumrec_pipeline.sensors.liked_list import build_liked_list_sensor
 from albumrec_pipeline.storage.parquet_io_manager import ParquetWarehouse
 from albumrec_pipeline_tests.factories import recording_id
@@ -26,33 +33,129 @@ def defs(tmp_path):
     return build_definitions(tmp_path / "ab", tmp_path / "mb", str(tmp_path / "warehouse"), tmp_path / "scratch")
 
 
+def _evaluate(schedule: dg.ScheduleDefinition, defs: dg.Definitions, tick: dt.datetime) -> list[dg.RunRequest]:
+    """The tick as the daemon evaluates it at its time: the run request's partition key is checked
+    against the job's partitions as they are then (a DagsterUnknownPartitionError otherwise)."""
+    with dg.DagsterInstance.ephemeral() as instance, dg.partition_loading_context(effective_dt=tick):
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+        )
+        return list(schedule.evaluate_tick(context).run_requests)
+
+
 def test_schedule_requests_the_partition_of_its_own_day(defs):
     schedule = defs.resolve_schedule_def("daily_album_search")
     assert schedule.cron_schedule == "0 6 * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     tick = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.timezone.utc)
-    with dg.DagsterInstance.ephemeral() as instance:
-        context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
-        )
-        requests = schedule.evaluate_tick(context).run_requests
+    requests = _evaluate(schedule, defs, tick)
     assert [(request.partition_key, request.run_key) for request in requests] == [("2026-11-25", tick.isoformat())]
     assert schedule.job_name == "album_search"
     job = defs.resolve_job_def("album_search")
     assert "2026-11-25" in job.partitions_def.get_partition_keys(dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc))
 
 
-def test_schedule_cadence_comes_from_the_environment(defs, monkeypatch):
-    monkeypatch.setenv(CRON_ENV_VAR, "30 7 * * 1")
-    schedule = build_album_search_schedule(next(job for job in defs.jobs if job.name == "album_search"))
+def test_schedule_and_partitions_share_the_configured_time_zone(defs):
+    schedule = defs.resolve_schedule_def("daily_album_search")
+    partitions = defs.resolve_job_def("album_search").partitions_def
+    assert schedule.execution_timezone == partitions.timezone == settings.TIMEZONE == "UTC"
+    assert defs.resolve_assets_def("recommendation_history").partitions_def == partitions
+
+
+def test_schedule_takes_the_cadence_it_is_given(defs):
+    schedule = build_album_search_schedule(next(job for job in defs.jobs if job.name == "album_search"), cron="30 7 * * 1")
     assert schedule.cron_schedule == "30 7 * * 1"
     tick = dt.datetime(2026, 11, 23, 7, 30, tzinfo=dt.timezone.utc)
+    assert _evaluate(schedule, defs, tick)[0].partition_key == "2026-11-23"
+
+
+# Three days around each change of clock in New York (8 March, 1 November 2026) and Sydney
+# (5 April, 4 October), and around the turn of the year.
+TICK_WINDOWS = [(dt.date(2026, 3, 7), 3), (dt.date(2026, 4, 4), 3), (dt.date(2026, 10, 3), 3), (dt.date(2026, 10, 31), 3), (dt.date(2026, 12, 31), 3)]
+
+
+@pytest.mark.parametrize("timezone", ["UTC", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "Asia/Kathmandu"])
+@pytest.mark.parametrize("cron", ["0 6 * * *", "0 0 * * *", "30 2 * * *", "59 23 * * *"])
+def test_every_tick_names_an_existing_partition_of_the_local_day(timezone, cron):
+    """A daily tick anywhere, at any hour (midnight, the hour a change of clock skips or repeats,
+    the last minute of the day), runs exactly once per local day, into that day's partition, which
+    exists when the tick comes. East of UTC this used to fail with DagsterUnknownPartitionError."""
+    partitions = daily_partitions_def(timezone)
+
+    @dg.asset(name="recommendation_history", partitions_def=partitions)
+    def stand_in() -> None: ...
+
+    job = dg.define_asset_job("album_search", selection=[stand_in])
+    schedule = build_album_search_schedule(job, cron=cron, partitions_def=partitions)
+    defs = dg.Definitions(assets=[stand_in], jobs=[job], schedules=[schedule])
+    assert schedule.execution_timezone == timezone
+    zone = ZoneInfo(timezone)
+    for first_day, days in TICK_WINDOWS:
+        start = dt.datetime.combine(first_day, dt.time(), tzinfo=zone)
+        ticks = cron_string_iterator(start.timestamp(), cron, timezone)
+        keys = []
+        for tick in ticks:
+            if tick >= start + dt.timedelta(days=days):
+                break
+            (request,) = _evaluate(schedule, defs, tick)
+            assert request.partition_key in partitions.get_partition_keys(current_time=tick), (tick, request.partition_key)
+            keys.append(request.partition_key)
+        assert keys == [(first_day + dt.timedelta(days=offset)).isoformat() for offset in range(days)], (first_day, keys)
+
+
+def test_a_tick_before_the_first_day_is_skipped():
+    partitions = daily_partitions_def("Asia/Tokyo")
+
+    @dg.asset(name="recommendation_history", partitions_def=partitions)
+    def stand_in() -> None: ...
+
+    job = dg.define_asset_job("album_search", selection=[stand_in])
+    schedule = build_album_search_schedule(job, partitions_def=partitions)
+    defs = dg.Definitions(assets=[stand_in], jobs=[job], schedules=[schedule])
     with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=dt.datetime(2025, 12, 31, 6, 0, tzinfo=ZoneInfo("Asia/Tokyo")),
+            repository_def=defs.get_repository_def(),
+        )
+        result = schedule.evaluate_tick(context)
+    assert not result.run_requests and "before the history's first day" in result.skip_message
+
+
+# The code location itself, loaded east of UTC (settings are read on import: a fresh interpreter).
+TOKYO_TICKS = """
+import datetime as dt, json
+from zoneinfo import ZoneInfo
+import dagster as dg
+from albumrec_pipeline.definitions import defs
+
+schedule = defs.resolve_schedule_def("daily_album_search")
+partitions = defs.resolve_job_def("album_search").partitions_def
+keys = []
+for day in (1, 2, 3):
+    tick = dt.datetime(2026, 12, day, 6, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+    with dg.DagsterInstance.ephemeral() as instance, dg.partition_loading_context(effective_dt=tick):
         context = dg.build_schedule_context(
             instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
         )
-        requests = schedule.evaluate_tick(context)
-    assert requests.run_requests[0].partition_key == "2026-11-23"
+        (request,) = schedule.evaluate_tick(context).run_requests
+    keys.append([request.partition_key, request.partition_key in partitions.get_partition_keys(current_time=tick)])
+print(json.dumps({"schedule": schedule.execution_timezone, "partitions": partitions.timezone, "keys": keys}))
+"""
+
+
+def test_the_code_location_in_tokyo_ticks_into_its_own_days(tmp_path):
+    environment = {**os.environ, "ALBUMREC_TIMEZONE": "Asia/Tokyo", "ALBUMREC_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", TOKYO_TICKS], env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {
+        "schedule": "Asia/Tokyo",
+        "partitions": "Asia/Tokyo",
+        "keys": [["2026-12-01", True], ["2026-12-02", True], ["2026-12-03", True]],
+    }
 
 
 def _sensor(defs):

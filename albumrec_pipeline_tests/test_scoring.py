@@ -27,7 +27,7 @@ def fitted(feature_set: str, method: str, rows: int = 30) -> tuple[FittedScaler,
     network = PreferenceNet(len(scaler.input_names), (8,))
     model = TrainedPreferenceModel(
         network, scaler.feature_columns, pd.DataFrame({"epoch": [1]}), input_names=scaler.input_names,
-        feature_schema=scaler.feature_schema,
+        feature_schema=scaler.feature_schema, scaler=scaler,
     )
     return scaler, model
 
@@ -71,7 +71,7 @@ def test_a_scaler_and_network_that_disagree_are_refused():
 
 
 def test_a_missing_warehouse_says_what_to_materialize(tmp_path):
-    with pytest.raises(FileNotFoundError, match="materialize feature_scaler first"):
+    with pytest.raises(FileNotFoundError, match="materialize preference_model first"):
         load_taste_model(tmp_path)
 
 
@@ -83,13 +83,39 @@ def test_the_scaler_unpickled_on_request_scores_like_the_rebuilt_one(tmp_path):
     )
 
 
-def test_a_network_trained_with_another_scaler_fit_is_refused(tmp_path):
+def test_a_newer_scaler_fit_leaves_the_last_good_model_whole(tmp_path):
     warehouse = materialized(tmp_path, "audio", "minmax")
-    # feature_scaler materialized again on other rows, preference_model not: same columns, other scaling.
+    rows = raw_rows(6)
+    before = load_taste_model(warehouse).like_probability(rows)
+    # feature_scaler materialized again on other rows, preference_model not (its run failed):
+    # same columns, other scaling. The network is still scored with the fit it was trained with.
     save_artifact(fitted("audio", "minmax", rows=40)[0], warehouse / "feature_scaler.parquet")
+    assert np.array_equal(load_taste_model(warehouse).like_probability(rows), before)
+    # The unpickled scaler.joblib is now another fit's, and is refused as the network's partner.
     together = "trained with another fit of the scaler.*materialize feature_scaler and preference_model together"
     with pytest.raises(FeatureSchemaError, match=together):
-        load_taste_model(warehouse)
+        load_taste_model(warehouse, from_joblib=True)
+
+
+def test_a_network_file_whose_scaler_is_another_fit_is_refused(tmp_path):
+    scaler, model = fitted("audio", "minmax")
+    other = fitted("audio", "minmax", rows=40)[0]
+    with pytest.raises(FeatureSchemaError, match="another fit of the scaler"):
+        TrainedPreferenceModel(
+            model.network, model.feature_columns, model.history, input_names=model.input_names,
+            feature_schema=scaler.feature_schema, scaler=other,
+        )
+
+
+def test_a_network_stored_without_its_scaler_says_what_to_materialize(tmp_path):
+    scaler, model = fitted("audio", "minmax")
+    save_artifact(scaler, UPath(tmp_path) / "feature_scaler.parquet")
+    save_artifact(
+        TrainedPreferenceModel(model.network, model.feature_columns, model.history, input_names=model.input_names),
+        UPath(tmp_path) / "preference_model.parquet",
+    )
+    with pytest.raises(ArtifactError, match="does not carry the scaler fit.*materialize feature_scaler and preference_model again"):
+        load_taste_model(tmp_path)
 
 
 def test_a_network_file_from_an_unfinished_materialization_is_refused(tmp_path):

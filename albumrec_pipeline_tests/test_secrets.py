@@ -191,3 +191,67 @@ def test_the_contact_reaches_the_services_and_nothing_else(monkeypatch, tmp_path
         "console": [name for name, text in (("stdout", console.out), ("stderr", console.err)) if marker in text],
     }
     assert leaks == {"event log": [], "run records and snapshots": [], "files": [], "console": []}
+
+
+def test_a_launchpad_path_never_puts_a_secret_into_the_ui(monkeypatch, tmp_path, capfd):
+    """Paths typed into the Launchpad: the process environment and files whose first line is a secret.
+
+    Each run of liked_tracks fails; no secret reaches the event log, the run records, the console
+    or any file the runs left (the warehouse and the Dagster storage included).
+    """
+    marker = f"Sk{uuid.uuid4().hex}"
+    monkeypatch.setenv("ALBUMREC_TEST_DATABASE_PASSWORD", marker)
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    secret_files = {
+        "dotenv.csv": f"DATABASE_PASSWORD={marker}\nOTHER=1\n",
+        "passwd.csv": f"root:x:0:0:{marker}:/root:/bin/bash\n",
+        "semicolons.csv": f"TOKEN={marker};REGION=eu\n",
+        "commas.csv": f"password,{marker}\n{recording_id_like()},1\n",
+    }
+    for name, text in secret_files.items():
+        (lists / name).write_text(text)
+    (lists / "environment.csv").symlink_to("/proc/self/environ")
+    paths = ["/proc/self/environ", str(lists / "environment.csv"), *(str(lists / name) for name in secret_files)]
+    warehouse, dagster_home = tmp_path / "warehouse", tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        results = [
+            dg.materialize(
+                [liked_tracks],
+                resources={"io_manager": ParquetWarehouse(base_path=str(warehouse))},
+                run_config=dg.RunConfig(
+                    {"liked_tracks": {"config": {"csv_path": path, "feedback_csv_path": str(tmp_path / "none.csv")}}}
+                ),
+                instance=instance,
+                raise_on_error=False,
+            )
+            for path in paths
+        ]
+        records = [record for result in results for record in instance.all_logs(result.run_id)]
+        stored_runs = [instance.get_run_by_id(result.run_id) for result in results]
+    failures = [result.get_step_failure_events()[0].step_failure_data.error.to_string() for result in results]
+
+    # Every run failed for the reason it should, so the search below looks at real failures.
+    assert all(not result.success for result in results)
+    assert all("is a system file" in failure for failure in failures[:2])
+    assert all(
+        "not a CSV header" in failure or "looks separated by semicolons" in failure or "missing column" in failure
+        for failure in failures[2:]
+    )
+    console = capfd.readouterr()
+    lowered = marker.lower()
+    leaks = {
+        "event log": [record.dagster_event_type for record in records if lowered in dg.serialize_value(record).lower()],
+        "run records": [run.run_id for run in stored_runs if lowered in dg.serialize_value(run).lower()],
+        "files": files_holding(marker, tmp_path / "dagster_home") + files_holding(lowered, tmp_path / "dagster_home"),
+        "warehouse": files_holding(marker, tmp_path) and [
+            path for path in files_holding(marker, tmp_path) if not path.startswith(str(lists))
+        ],
+        "console": [name for name, text in (("stdout", console.out), ("stderr", console.err)) if lowered in text.lower()],
+    }
+    assert leaks == {"event log": [], "run records": [], "files": [], "warehouse": [], "console": []}
+
+
+def recording_id_like() -> str:
+    return str(uuid.UUID(int=7))

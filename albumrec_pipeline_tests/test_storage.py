@@ -13,6 +13,7 @@ from albumrec_pipeline.storage.artifacts import (
     ArtifactFormatError,
     ArtifactIntegrityError,
     StoredArtifact,
+    format_version_text,
     load_artifact,
     save_artifact,
 )
@@ -186,7 +187,7 @@ def test_the_document_travels_in_the_parquet_metadata_and_plain_tables_have_none
     base = UPath(tmp_path)
     save_artifact(Notes("text"), base / "notes.parquet")
     document = read_parquet(base / "notes.parquet").attrs[DOCUMENT_KEY]
-    assert document["format_version"] == "1.0"
+    assert document["format_version"] == format_version_text()
     assert list(document["native_files"]) == ["notes.txt"] and len(document["native_files"]["notes.txt"]) == 64
 
     write_parquet_atomic(pd.DataFrame({"n": [1]}), base / "plain.parquet")

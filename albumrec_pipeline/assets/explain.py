@@ -10,7 +10,7 @@ from albumrec_pipeline.core.catalog import parquet_source
 from albumrec_pipeline.core.dataset import encode_columns, raw_columns_for
 from albumrec_pipeline.core.explanations import explain_albums
 from albumrec_pipeline.core.feature_columns import LABEL_COLUMN
-from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel
+from albumrec_pipeline.core.model_artifacts import TrainedPreferenceModel
 from albumrec_pipeline.core.previews import markdown_preview
 from albumrec_pipeline.resources.dumps import CatalogEngine
 from albumrec_pipeline.storage.tables import TableFiles
@@ -36,13 +36,16 @@ def album_explanations(
     candidate_albums: TableFiles,
     candidate_track_features: TableFiles,
     cleaned_dataset: pd.DataFrame,
-    feature_scaler: FittedScaler,
     preference_model: TrainedPreferenceModel,
     catalog_engine: CatalogEngine,
 ) -> pd.DataFrame:
     """For each of the best recommended albums: the features that lifted its tracks' scores most
     (gradient x input against an average training track) and the liked training tracks that sound
     most like it (nearest in the network's input space)."""
+    # The network's own scaler fit, and the training rows it learned from: a failed retraining
+    # leaves newer ones in the warehouse, which would explain this model with another's data.
+    scaler = preference_model.own_scaler()
+    preference_model.check_trained_on(cleaned_dataset)
     albums = album_recommendations.read(columns=["rank", "release_id", "album_title", "album_artist", "recommended"])
     top = albums[albums["recommended"]].sort_values("rank").head(config.albums)
     connection = catalog_engine.connect(candidate_albums, candidate_track_features)
@@ -56,17 +59,17 @@ def album_explanations(
         ).df()
     finally:
         connection.close()
-    tracks = fill_missing_years(tracks, feature_scaler).dropna(subset=raw_columns_for(feature_scaler.feature_columns))
+    tracks = fill_missing_years(tracks, scaler).dropna(subset=raw_columns_for(scaler.feature_columns))
     known = cleaned_dataset[cleaned_dataset["split"] != "test"]
     liked = known[known[LABEL_COLUMN] == 1]
     explanations = explain_albums(
         tracks[["release_id"]],
-        feature_scaler.transform(encode_columns(tracks, feature_scaler.feature_columns)),
+        scaler.transform(encode_columns(tracks, scaler.feature_columns)),
         preference_model.networks,
         preference_model.input_names or preference_model.feature_columns,
-        feature_scaler.transform(known),
+        scaler.transform(known),
         liked[["artist", "recording_title"]],
-        feature_scaler.transform(liked),
+        scaler.transform(liked),
         top=config.reasons,
     )
     table = top.drop(columns="recommended").merge(explanations, on="release_id", how="inner")

@@ -13,6 +13,7 @@ import pandas as pd
 
 from albumrec_pipeline.core.history import dated_recommendations
 from albumrec_pipeline.core.previews import markdown_preview
+from albumrec_pipeline.settings import TIMEZONE
 from albumrec_pipeline.storage.tables import PresentTableFiles, TableFiles
 
 GROUP = "recommend"
@@ -22,9 +23,19 @@ HISTORY_START = "2026-01-01"
 # keeps each partition a plain record of its own day, and a missed day is only a gap.
 LOOKBACK_DAYS = 366
 
-# end_offset=1: today is a partition already (by default a day becomes one when it has ended),
-# so a search run in the morning is recorded under its own date.
-daily_partitions = dg.DailyPartitionsDefinition(start_date=HISTORY_START, end_offset=1)
+
+def daily_partitions_def(timezone: str) -> dg.DailyPartitionsDefinition:
+    """Days in the listener's time zone, so that a partition's date is their day and the schedule's
+    ticks (in the same zone, `ALBUMREC_TIMEZONE`) always land in an existing partition. In UTC, a
+    06:00 tick in Tokyo would name a day that in UTC has not begun yet.
+
+    end_offset=1: today is a partition already (by default a day becomes one when it has ended),
+    so a search run in the morning is recorded under its own date.
+    """
+    return dg.DailyPartitionsDefinition(start_date=HISTORY_START, end_offset=1, timezone=timezone)
+
+
+daily_partitions = daily_partitions_def(TIMEZONE)
 
 with warnings.catch_warnings():
     # Marked beta in 1.13; without it the first day's partition would have no valid upstream.

@@ -504,9 +504,10 @@ class LikedTracksConfig(dg.Config):
 def liked_tracks(context: dg.AssetExecutionContext, config: LikedTracksConfig) -> pd.DataFrame:
     """The listener's liked (1) and disliked (0) recordings with their feedback on recommendations
     applied, validated: UUIDs, 0/1 labels, no conflicts."""
-    fingerprint = input_fingerprint(config.csv_path, config.feedback_csv_path)
+    # Read (and so vetted: see core.user_files) before anything else touches the paths.
     listed = read_liked_tracks(config.csv_path)
     merged = apply_feedback(listed, read_feedback(config.feedback_csv_path))
+    fingerprint = input_fingerprint(config.csv_path, config.feedback_csv_path)
     table = merged.table
     context.add_output_metadata(
         {

@@ -13,7 +13,7 @@ from albumrec_pipeline.core.evaluation import ORIGINAL_RECIPE, NetworkRecipe, cr
 from albumrec_pipeline.core.evaluation_report import EvaluationReport
 from albumrec_pipeline.core.feature_columns import LABEL_COLUMN, encoded_feature_columns
 from albumrec_pipeline.core.feature_sets import feature_set_columns
-from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel
+from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel, dataset_digest
 from albumrec_pipeline.core.plots import calibration_figure, fold_loss_curves_figure, roc_figure, training_curves_figure
 from albumrec_pipeline.core.previews import figure_markdown, markdown_preview
 from albumrec_pipeline.core.training import TrainingSettings, classification_metrics, fit_preference_network
@@ -142,6 +142,9 @@ def preference_model(
 ) -> TrainedPreferenceModel:
     """The feed-forward taste network (`song_pref_model_weights.pth`), trained with BCE and Adam.
 
+    The file carries the scaler fit it was trained with, and scoring and explanations use that
+    fit: a run that refits `feature_scaler` and then fails leaves this model whole and usable.
+
     Early stopping watches the validation artists; the test artists are scored once, after
     training, and that score is the one reported. The table is the loss/accuracy history.
     """
@@ -174,6 +177,7 @@ def preference_model(
     model = TrainedPreferenceModel(
         outcome.network, feature_scaler.feature_columns, history, input_names=feature_scaler.input_names,
         more_networks=[result.network for result in outcomes[1:]], feature_schema=feature_scaler.feature_schema,
+        scaler=feature_scaler, dataset_digest=dataset_digest(cleaned_dataset),
     )
     test = classification_metrics(parts["test"][LABEL_COLUMN].to_numpy(), model.like_probability(scaled["test"]))
     model.metrics = {f"test_{name}": value for name, value in test.items()} | {"best_epoch": outcome.best_epoch}

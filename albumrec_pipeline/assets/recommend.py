@@ -31,7 +31,7 @@ from albumrec_pipeline.core.catalog import (
     parquet_source,
     register_ids,
 )
-from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel
+from albumrec_pipeline.core.model_artifacts import TrainedPreferenceModel
 from albumrec_pipeline.core.previews import markdown_preview
 from albumrec_pipeline.resources.dumps import CatalogEngine
 from albumrec_pipeline.storage.tables import StagedTable, TableFiles
@@ -171,11 +171,12 @@ def track_scores(
     context: dg.AssetExecutionContext,
     config: TrackScoresConfig,
     candidate_track_features: TableFiles,
-    feature_scaler: FittedScaler,
     preference_model: TrainedPreferenceModel,
     catalog_engine: CatalogEngine,
 ) -> StagedTable:
-    """The network's like-probability for every candidate recording with the features it reads."""
+    """The network's like-probability for every candidate recording with the features it reads,
+    scaled with the fit the network was trained with (the one its file carries)."""
+    scaler = preference_model.own_scaler()
     staged = StagedTable(SCORE_SCHEMA, catalog_engine.scratch_dir)
     total = candidate_track_features.row_count()
     started, seen = time.perf_counter(), 0
@@ -186,7 +187,7 @@ def track_scores(
             seen += batch.num_rows
             yield batch.to_pandas()
 
-    for scores in score_feature_batches(batches(), feature_scaler, preference_model):
+    for scores in score_feature_batches(batches(), scaler, preference_model):
         staged.write(scores)
         elapsed = time.perf_counter() - started
         context.log.info(f"scored {staged.rows:,} of {total:,} recordings ({seen / max(elapsed, 1e-9):,.0f}/s)")

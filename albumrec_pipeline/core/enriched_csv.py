@@ -7,11 +7,13 @@ and `liked`. albumrec reads it as it reads AcousticBrainz documents and MusicBra
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
 
 from albumrec_pipeline.core.feature_columns import CATEGORICAL_VOCABULARIES, NUMERIC_AUDIO_COLUMNS, RAW_TRACK_COLUMNS
+from albumrec_pipeline.core.user_files import UserFileError, read_user_file
 
 METADATA_COLUMNS = ["mbid", "artist", "release_year", "release_title", "recording_title"]
 
@@ -27,9 +29,16 @@ def read_enriched_csv(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     the first row of each recording.
     """
     path = Path(path)
-    if not path.is_file():
-        raise EnrichedCsvError(f"{path}: no such file")
-    frame = pd.read_csv(path, encoding="utf-8-sig")
+    try:
+        # A Launchpad path: the same rules as for the liked list (see core.user_files).
+        data = read_user_file(path, "the enriched CSV")
+    except UserFileError as error:
+        raise EnrichedCsvError(str(error)) from None
+    try:
+        frame = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        # pandas' message can quote the text it choked on: name the problem, not the text.
+        raise EnrichedCsvError(f"{path}: is not a readable UTF-8 CSV file") from None
     missing = [column for column in RAW_TRACK_COLUMNS if column not in frame.columns]
     if missing:
         raise EnrichedCsvError(f"{path}: not an enriched CSV, {len(missing)} column(s) missing, e.g. {missing[:6]}")

@@ -5,7 +5,8 @@ so the listener's original list is never rewritten. `albumrec feedback <album or
 --liked/--disliked` resolves an album to its tracks and records them; the file can also be
 edited by hand (needed for recordings that are not among the last search's candidates, such as
 tracks of the list itself). Each recording appears once in the file; marking it again replaces
-its label. The command rewrites the file with the `mbid,liked` columns only.
+its label. The command rewrites the file with the `mbid,liked` columns only, holding
+`<file>.lock` (left beside it, empty) meanwhile so that commands run at once all keep their marks.
 
 When the list and the feedback disagree about a recording, the feedback wins: it is the
 listener's later word.
@@ -14,16 +15,24 @@ listener's later word.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from filelock import FileLock
 from upath import UPath
 
 from albumrec_pipeline.core.liked_tracks import LikedTracksError, read_liked_tracks
 from albumrec_pipeline.storage.atomic import atomic_write_bytes
 
 FEEDBACK_COLUMNS = ["mbid", "liked"]
+# The sensor fingerprints the inputs every 30 s; a list of any size must not be held in memory whole.
+FINGERPRINT_CHUNK_BYTES = 1 << 20
+
+
+class FeedbackNotWritableError(OSError):
+    """The feedback file cannot be written; the message names it and says why."""
 
 
 def read_feedback(path: str | Path) -> pd.DataFrame:
@@ -58,15 +67,42 @@ def apply_feedback(liked: pd.DataFrame, feedback: pd.DataFrame) -> FeedbackMerge
 def record_feedback(path: str | Path, recording_ids: list[str], liked: bool) -> pd.DataFrame:
     """Mark recordings liked or disliked in the feedback file (created when missing); returns the file's rows.
 
-    The file is replaced in one rename, so a crash leaves the previous version.
+    The file is replaced in one rename, so a crash leaves the previous version. Writers take turns
+    on a lock file beside it: without it, two marking at once both read the old file and the
+    second rename drops the first one's marks. Raises FeedbackNotWritableError when the file or
+    its folder cannot be written.
     """
     path = Path(path)
-    current = read_feedback(path)
-    marked = pd.DataFrame({"mbid": [mbid.strip().lower() for mbid in recording_ids], "liked": int(liked)})
-    table = pd.concat([current[~current["mbid"].isin(marked["mbid"])], marked], ignore_index=True)
-    table = table.drop_duplicates("mbid", keep="last").astype({"liked": "int8"})
-    atomic_write_bytes(UPath(path), table.to_csv(index=False).encode())
+    lock = FileLock(path.with_name(path.name + ".lock"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except OSError as error:
+        raise _not_writable(path, error) from error
+    try:
+        if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222):
+            # The rename would replace it all the same (the folder allows it), and root ignores the
+            # bits: a file its owner made read-only is refused here rather than silently replaced.
+            raise FeedbackNotWritableError(f"{path} cannot be written: it is read-only")
+        current = read_feedback(path)
+        marked = pd.DataFrame({"mbid": [mbid.strip().lower() for mbid in recording_ids], "liked": int(liked)})
+        table = pd.concat([current[~current["mbid"].isin(marked["mbid"])], marked], ignore_index=True)
+        table = table.drop_duplicates("mbid", keep="last").astype({"liked": "int8"})
+        try:
+            atomic_write_bytes(UPath(path), table.to_csv(index=False).encode())
+        except OSError as error:
+            raise _not_writable(path, error) from error
+    finally:
+        lock.release()
     return table
+
+
+def _not_writable(path: Path, error: OSError) -> FeedbackNotWritableError:
+    reason = error.strerror or str(error)
+    # The failing path may be the folder, the lock file or the temporary file rather than the file itself.
+    if error.filename and str(error.filename) != str(path):
+        reason += f": {error.filename}"
+    return FeedbackNotWritableError(f"{path} cannot be written: {reason}")
 
 
 def album_recordings(
@@ -101,6 +137,8 @@ def input_fingerprint(*paths: str | Path) -> str:
         path = Path(path)
         digest.update(str(path).encode() + b"\0")
         if path.is_file():
-            digest.update(path.read_bytes())
+            with open(path, "rb") as handle:
+                while chunk := handle.read(FINGERPRINT_CHUNK_BYTES):
+                    digest.update(chunk)
         digest.update(b"\0\0")
     return digest.hexdigest()

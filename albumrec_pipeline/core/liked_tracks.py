@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from albumrec_pipeline.core.mbids import MBID_PATTERN
+from albumrec_pipeline.core.user_files import UserFileError, read_user_file
 
 REQUIRED_COLUMNS = ("mbid", "liked")
 # Label text -> label. The float spellings are the narrow repair described above.
@@ -76,16 +77,45 @@ def _normalised_columns(frame: pd.DataFrame) -> list[str]:
     return [str(column).strip().lower() for column in frame.columns]
 
 
+# What a header row may look like for an error to repeat it: a few short, printable names.
+_HEADER_NAME = re.compile(r"[\w .()#/+-]{1,32}")
+_MOST_HEADER_NAMES = 12
+
+
+_MOST_DIGITS_IN_A_NAME = 3
+
+
+def _header_like_names(columns: list[str]) -> bool:
+    """Short names of words (`mbid`, `Liked`, `mfcc_13`): a token or password rarely passes."""
+    names = [str(column).strip() for column in columns]
+    return bool(names) and all(
+        _HEADER_NAME.fullmatch(name) and name[0].isalpha() and sum(map(str.isdigit, name)) <= _MOST_DIGITS_IN_A_NAME
+        for name in names
+        if name
+    )
+
+
+def _plausible_header(columns: list[str]) -> bool:
+    """Whether a first row reads like a CSV header, so that naming its fields in an error is safe."""
+    return len(columns) <= _MOST_HEADER_NAMES and _header_like_names(columns)
+
+
 def _missing_columns_message(source: str, columns: list[str], first_row: list[str] | None) -> str:
+    """What is wrong with row 1. Its fields are repeated only when they look like a header: a file
+    that is not a list (a password file, an environment dump) must not have its first line shown."""
     missing = [column for column in REQUIRED_COLUMNS if column not in columns]
-    message = f"{source}: row 1 must be the header 'mbid,liked'; missing column(s) {missing}, found {columns[:12]}"
+    prefix = f"{source}: row 1 must be the header 'mbid,liked'"
+    if first_row is not None and any(re.fullmatch(MBID_PATTERN, str(value).strip().lower()) for value in first_row):
+        return f"{prefix}; row 1 holds an id, so the header seems to be missing: add 'mbid,liked' as the first line"
     if any(";" in column for column in columns):
-        message += "; the file looks separated by semicolons: save it as comma-separated values"
-    elif any("\t" in column for column in columns):
-        message += "; the file looks separated by tabs: save it as comma-separated values"
-    elif first_row is not None and any(re.fullmatch(MBID_PATTERN, value.strip().lower()) for value in first_row):
-        message += "; row 1 holds an id, so the header seems to be missing: add 'mbid,liked' as the first line"
-    return message
+        return f"{prefix}; the file looks separated by semicolons: save it as comma-separated values"
+    if any("\t" in column for column in columns):
+        return f"{prefix}; the file looks separated by tabs: save it as comma-separated values"
+    if _plausible_header(columns):
+        return f"{prefix}; missing column(s) {missing}, found {columns}"
+    if _header_like_names(columns):
+        return f"{prefix}; row 1 names {len(columns)} columns, without {' or '.join(repr(name) for name in missing)}"
+    return f"{source}: the first line is not a CSV header; row 1 must be the header 'mbid,liked'"
 
 
 def validate_liked_tracks(
@@ -262,32 +292,33 @@ def _parsed(path: Path, text: str) -> pd.DataFrame:
         expected = re.search(r"Expected (\d+) fields in line \d+, saw \d+", str(error))
         if expected:
             return _rows_past_the_header(path, text, int(expected.group(1)), error)
-        raise LikedTracksError(f"{path}: is not a readable CSV file ({error})") from error
+        # pandas' message can quote the text it choked on: name the problem, not the text.
+        raise LikedTracksError(f"{path}: is not a readable CSV file (it could not be split into rows)") from None
     except pd.errors.EmptyDataError as error:
         raise LikedTracksError(f"{path}: row 1 must be the header 'mbid,liked' but is blank") from error
 
 
-def read_liked_tracks(path: str | Path, only_adds: bool = False) -> pd.DataFrame:
-    """Read and validate the listener's list (see the module docstring for the format)."""
+def read_liked_tracks(path: str | Path, only_adds: bool = False, max_bytes: int | None = None) -> pd.DataFrame:
+    """Read and validate the listener's list (see the module docstring for the format).
+
+    The path must name a plain file of the user's (see `core.user_files`: never under /proc,
+    /sys or /dev, inside `ALBUMREC_INPUT_DIRS` when that is set, at most `max_bytes`).
+    """
     path = Path(path)
-    if path.is_dir():
-        raise LikedTracksError(f"{path}: is a folder; point the liked_tracks asset's config at your 'mbid,liked' CSV")
-    if not path.exists():
-        raise LikedTracksError(f"{path}: no such file; point the liked_tracks asset's config at your 'mbid,liked' CSV")
-    if not path.is_file():
-        raise LikedTracksError(f"{path}: is not a regular file; point the liked_tracks asset's config at a CSV file")
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise LikedTracksError(f"{path}: cannot be read ({error.strerror or error})") from error
+        data = read_user_file(path, "the 'mbid,liked' CSV", max_bytes)
+    except UserFileError as error:
+        raise LikedTracksError(f"{error}; point the liked_tracks asset's config at your 'mbid,liked' CSV") from None
     text = _decoded(path, data)
     if not text.strip():
         raise LikedTracksError(f"{path}: the file is empty; it needs a header 'mbid,liked' and one line per recording")
     header_line = text.lstrip("\r\n").splitlines()[0]
     for separator, name in ((";", "semicolons"), ("\t", "tabs")):
         if "," not in header_line and separator in header_line:
+            fields = [field.strip() for field in header_line.split(separator)]
+            shown = f" ({header_line.strip()[:60]!r})" if _plausible_header(fields) else ""
             raise LikedTracksError(
-                f"{path}: looks separated by {name} ({header_line.strip()[:40]!r}); albumrec reads comma-separated "
+                f"{path}: looks separated by {name}{shown}; albumrec reads comma-separated "
                 "values: export the list as CSV with commas"
             )
     rows = _parsed(path, text)

@@ -300,6 +300,13 @@ def fingerprint(method: str, columns: list[str], parameters: Mapping[str, Any]) 
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def dataset_digest(table: pd.DataFrame) -> str:
+    """SHA-256 of a table's rows and column names: tells whether two tables are the same training data."""
+    digest = hashlib.sha256("\0".join(map(str, table.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
 @dataclass
 class FittedScaler(StoredArtifact):
     """The input transformation, fitted on the training split only, and the columns it reads.
@@ -418,6 +425,24 @@ class FittedScaler(StoredArtifact):
         )
         return scaler
 
+    def bundled(self) -> dict[str, Any]:
+        """The scaler as plain values, for the network file that carries the fit it was trained with."""
+        table = self.summary_table()
+        return {
+            "document": table.attrs[DOCUMENT_KEY],
+            "statistics": {column: table[column].tolist() for column in ("feature", "data_min", "data_max", "data_mean")},
+        }
+
+    @classmethod
+    def from_bundled(cls, bundled: Mapping[str, Any], folder: UPath) -> FittedScaler:
+        """The scaler `bundled()` stored, rebuilt and checked as `load` does (nothing unpickled)."""
+        if not isinstance(bundled, Mapping) or not {"document", "statistics"} <= set(bundled):
+            raise ArtifactFormatError(f"{summary_path(folder)}: the scaler stored with the network is incomplete")
+        summary = pd.DataFrame(dict(bundled["statistics"])).astype({"feature": "str"})
+        summary["method"] = str(dict(bundled["document"]).get("artifact", {}).get("method", ""))
+        summary.attrs = {DOCUMENT_KEY: dict(bundled["document"])}
+        return cls.load(summary, folder)
+
     @classmethod
     def load_joblib(cls, summary: pd.DataFrame, folder: UPath) -> FittedScaler:
         """The scaler unpickled from scaler.joblib, for checking that file: see the module docstring.
@@ -466,11 +491,39 @@ class TrainedPreferenceModel(StoredArtifact):
     more_networks: list[PreferenceNet] = field(default_factory=list)
     feature_schema: FeatureSchema | None = None
     versions: dict[str, str] = field(default_factory=library_versions)
+    # The scaler fit the network was trained with, stored in the network's own file: whatever
+    # later happens to `feature_scaler` (a run that fails after refitting it, a concurrent run),
+    # the network is scored with its own fit. None for a network built outside the pipeline.
+    scaler: FittedScaler | None = None
+    # `dataset_digest` of the training table (cleaned_dataset), "" when unknown.
+    dataset_digest: str = ""
     native_files: ClassVar[tuple[str, ...]] = (MODEL_FILE,)
+
+    def __post_init__(self) -> None:
+        if self.scaler is not None:
+            check_scaler_and_model(self.scaler, self)
 
     @property
     def networks(self) -> list[PreferenceNet]:
         return [self.network, *self.more_networks]
+
+    def own_scaler(self) -> FittedScaler:
+        """The scaler fit this network was trained with; refused for a network stored without one."""
+        if self.scaler is None:
+            raise ArtifactFormatError(
+                "preference_model does not carry the scaler fit it was trained with (it was written by an older "
+                "albumrec, or built outside the pipeline): materialize feature_scaler and preference_model again"
+            )
+        return self.scaler
+
+    def check_trained_on(self, dataset: pd.DataFrame, what: str = "cleaned_dataset") -> None:
+        """Refuse a training table other than the one this network was trained on."""
+        if self.dataset_digest and dataset_digest(dataset) != self.dataset_digest:
+            raise FeatureSchemaError(
+                f"{what} is not the table preference_model was trained on: it was materialized again after the "
+                "network (a later run failed or is still running before preference_model). Materialize "
+                "preference_model, or the whole refresh_from_liked_list job, again"
+            )
 
     def like_probability(self, scaled_features: np.ndarray) -> np.ndarray:
         if scaled_features.shape[1] != self.network.input_size:
@@ -496,6 +549,8 @@ class TrainedPreferenceModel(StoredArtifact):
             "input_dropout": float(self.network.input_dropout),
             "metrics": {key: float(value) for key, value in self.metrics.items()},
             "versions": dict(self.versions),
+            "scaler": None if self.scaler is None else self.scaler.bundled(),
+            "dataset_digest": self.dataset_digest,
         }
         buffer = io.BytesIO()
         torch.save(payload, buffer)
@@ -537,7 +592,10 @@ class TrainedPreferenceModel(StoredArtifact):
             networks.append(network)
         history = summary.copy(deep=False)
         history.attrs = {}  # the stored document describes the file, not the history
+        bundled = payload.get("scaler")
+        scaler = None if bundled is None else FittedScaler.from_bundled(bundled, folder)
+        # Built with its scaler, the model checks the pair: a file whose two halves disagree is refused.
         return cls(
             networks[0], columns, history, dict(payload.get("metrics", {})), list(payload["input_names"]), networks[1:],
-            schema, versions,
+            schema, versions, scaler, str(payload.get("dataset_digest", "")),
         )

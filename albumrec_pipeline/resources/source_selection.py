@@ -18,21 +18,24 @@ partition, so a catalog built from dumps alone looks exactly as it did.
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from albumrec_pipeline.resources.acousticbrainz_api import AcousticBrainzApiSource
 from albumrec_pipeline.resources.feature_sources import IngestedReleaseCatalog, IngestedTrackFeatures
 from albumrec_pipeline.resources.http_client import CONTACT_ENV_VAR
 from albumrec_pipeline.resources.musicbrainz_api import MusicBrainzApiCatalog
-from albumrec_pipeline.settings import WAREHOUSE_DIR
+from albumrec_pipeline.settings import (
+    ACOUSTICBRAINZ_URL_ENV_VAR,
+    CATALOG_KINDS,
+    MUSICBRAINZ_URL_ENV_VAR,
+    SOURCE_ENV_VAR,
+    SOURCE_KINDS,
+    WAREHOUSE_DIR,
+    read_service_url,
+    read_source,
+    setting,
+)
 
-SOURCE_ENV_VAR = "ALBUMREC_SOURCE"
-CATALOG_KINDS = ("catalog", "demo", "dump")
-SOURCE_KINDS = (*CATALOG_KINDS, "live")
-MUSICBRAINZ_URL_ENV_VAR = "ALBUMREC_MUSICBRAINZ_URL"
-ACOUSTICBRAINZ_URL_ENV_VAR = "ALBUMREC_ACOUSTICBRAINZ_URL"
 # The partition of the catalog tables that the live services fill. An archive of the same name
 # would fail the code location's load (partition keys are unique) rather than be mixed in.
 LIVE_PARTITION = "live-search"
@@ -42,17 +45,13 @@ LIVE_SERVICES_POOL = "live_services"
 
 def source_kind() -> str:
     """The kind named by `ALBUMREC_SOURCE`, `catalog` when it is not set."""
-    return os.environ.get(SOURCE_ENV_VAR, "catalog").strip().lower() or "catalog"
+    # Read when the definitions are built, by the same check that vetted it on import.
+    return read_source()
 
 
 def live_partitions(kind: str) -> list[str]:
     """The partition keys the source kind adds to the ingest assets' archive partitions."""
     return [LIVE_PARTITION] if kind.strip().lower() == "live" else []
-
-
-def _env_var(name: str) -> dg.EnvVar | None:
-    """An EnvVar for a variable that is set (the Dagster UI then shows where the value comes from)."""
-    return dg.EnvVar(name) if os.environ.get(name, "").strip() else None
 
 
 def source_resources(kind: str, warehouse: str = str(WAREHOUSE_DIR)) -> dict[str, dg.ConfigurableResource]:
@@ -66,8 +65,11 @@ def source_resources(kind: str, warehouse: str = str(WAREHOUSE_DIR)) -> dict[str
     if kind == "live":
         # Without a contact the resources still load, so the rest of the code location stays usable;
         # the first MusicBrainz call then stops with a message naming ALBUMREC_CONTACT.
-        contact = _env_var(CONTACT_ENV_VAR) or ""
-        acousticbrainz_url, musicbrainz_url = _env_var(ACOUSTICBRAINZ_URL_ENV_VAR), _env_var(MUSICBRAINZ_URL_ENV_VAR)
+        # An EnvVar, resolved at run time: the UI and the run's config show the name, never the value.
+        contact = dg.EnvVar(CONTACT_ENV_VAR) if setting(CONTACT_ENV_VAR) else ""
+        # The checked values themselves (blanks trimmed): a server's address is no secret.
+        acousticbrainz_url = read_service_url(ACOUSTICBRAINZ_URL_ENV_VAR)
+        musicbrainz_url = read_service_url(MUSICBRAINZ_URL_ENV_VAR)
         acousticbrainz = AcousticBrainzApiSource(
             contact=contact, **({"base_url": acousticbrainz_url} if acousticbrainz_url else {})
         )

@@ -1,28 +1,32 @@
 """The scheduled album search: re-rank the catalog and record the day's recommendations.
 
-Daily at 06:00 by default; `ALBUMREC_ALBUM_SEARCH_CRON` (any cron expression) and
-`ALBUMREC_TIMEZONE` change when. Each tick materializes the partition for its own date, so a
-weekly cron gives one dated partition a week.
+Daily at 06:00 by default; `ALBUMREC_ALBUM_SEARCH_CRON` (any cron expression that fires) and
+`ALBUMREC_TIMEZONE` change when, both checked in `settings`. Each tick materializes the partition
+of its own local date, so a weekly cron gives one dated partition a week.
 """
 
-import os
+import datetime as dt
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-CRON_ENV_VAR = "ALBUMREC_ALBUM_SEARCH_CRON"
-TIMEZONE_ENV_VAR = "ALBUMREC_TIMEZONE"
-DEFAULT_CRON = "0 6 * * *"
+from albumrec_pipeline.assets.history import daily_partitions
+from albumrec_pipeline.settings import ALBUM_SEARCH_CRON
 
 
 def build_album_search_schedule(
     job: UnresolvedAssetJobDefinition,
     cron: str | None = None,
-    timezone: str | None = None,
+    partitions_def: dg.TimeWindowPartitionsDefinition = daily_partitions,
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.RUNNING,
 ) -> dg.ScheduleDefinition:
-    cron = cron or os.environ.get(CRON_ENV_VAR, "").strip() or DEFAULT_CRON
-    timezone = timezone or os.environ.get(TIMEZONE_ENV_VAR, "").strip() or "UTC"
+    """The schedule of the job whose dated partitions are `partitions_def`'s.
+
+    The ticks keep the partitions' time zone rather than one of their own: a tick in another zone
+    can fall on a date the partitions do not have yet (06:00 in Tokyo is the day before in UTC).
+    """
+    cron = cron or ALBUM_SEARCH_CRON
+    timezone = partitions_def.timezone
 
     @dg.schedule(
         name="daily_album_search",
@@ -33,11 +37,15 @@ def build_album_search_schedule(
         description=f"Re-runs the album search ({cron}, {timezone}) and keeps the day's recommendations as a partition.",
     )
     def daily_album_search(context: dg.ScheduleEvaluationContext):
-        tick = context.scheduled_execution_time
+        tick = context.scheduled_execution_time or dt.datetime.now(dt.timezone.utc)
+        if tick < partitions_def.start:
+            return dg.SkipReason(f"{tick.isoformat()} is before the history's first day, {partitions_def.start.date()}")
         # The tick's time, not its day, is the run key: a cron of several runs a day runs each of them
         # (into the same day's partition, which the last one leaves).
         return dg.RunRequest(
-            run_key=tick.isoformat(), partition_key=tick.strftime("%Y-%m-%d"), tags={"albumrec/trigger": "schedule"}
+            run_key=tick.isoformat(),
+            partition_key=partitions_def.get_partition_key_for_timestamp(tick.timestamp()),
+            tags={"albumrec/trigger": "schedule"},
         )
 
     return daily_album_search

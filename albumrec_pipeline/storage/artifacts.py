@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 # Major.minor. A reader accepts any minor version of its own major one: minor versions only add
 # to what is stored. Bump the major version when a reader of the previous one would misread.
-ARTIFACT_FORMAT_VERSION = (1, 0)
+ARTIFACT_FORMAT_VERSION = (1, 1)  # 1.1: the network file carries its scaler fit
 
 
 def format_version_text() -> str:
@@ -48,6 +48,13 @@ class ArtifactFormatError(ArtifactError):
 
 class ArtifactIntegrityError(ArtifactError):
     """A native file is missing, is not the one its summary was written with, or holds what albumrec never writes."""
+
+
+class DamagedTableError(ArtifactError):
+    """A table file is not a whole Parquet file (truncated, empty, overwritten) or lacks columns albumrec reads.
+
+    Raised by `storage.atomic`, which this module imports and so cannot be imported by at load time.
+    """
 
 
 def summary_path(folder: UPath) -> str:

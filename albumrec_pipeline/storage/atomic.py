@@ -27,7 +27,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,10 +236,77 @@ def write_parquet_atomic(frame: pd.DataFrame, path: UPath, document: dict[str, A
     return atomic_write_bytes(path, dataframe_to_parquet_bytes(frame, document))
 
 
-def read_parquet(path: UPath) -> pd.DataFrame:
-    """The table at `path`; a document stored with it is in `frame.attrs[DOCUMENT_KEY]`."""
-    table = pq.read_table(io.BytesIO(path.read_bytes()))
-    frame = table.to_pandas()
+def materialize_again(path: UPath, asset: str | None = None, partition: str | None = None) -> str:
+    """What replaces the table at `path`; without `asset`, it is worked out from the warehouse layout."""
+    if asset is None:
+        folder = path.parent
+        try:
+            # An artifact keeps its detail tables in `<base>/<asset>/` beside `<base>/<asset>.parquet`.
+            beside_summary = (folder.parent / f"{folder.name}.parquet").exists()
+        except OSError:
+            beside_summary = False
+        asset = folder.name if beside_summary else path.stem
+    if partition is not None:
+        return f"materialize partition {partition} of {asset} again"
+    return f"materialize {asset} again"
+
+
+def _damaged_table_error(message: str) -> Exception:
+    # storage.artifacts imports this module, so its error class can only be imported here, late.
+    from albumrec_pipeline.storage.artifacts import DamagedTableError
+
+    return DamagedTableError(message)
+
+
+def _is_about_the_bytes(error: BaseException) -> bool:
+    # Arrow reports a missing or malformed footer or page as an ArrowException (ArrowInvalid...)
+    # or as a plain OSError. OSError's subclasses (FileNotFoundError, PermissionError,
+    # ConnectionError) come from the file system or the network and keep their own meaning.
+    return isinstance(error, pa.ArrowException) or type(error) is OSError
+
+
+@contextmanager
+def parquet_errors_named(path: UPath, asset: str | None = None, partition: str | None = None) -> Iterator[None]:
+    """Raise Arrow's complaints about the bytes of `path`, read in the block, as a DamagedTableError
+    that names the file and what to materialize, instead of "Could not open Parquet input source '<Buffer>'"."""
+    try:
+        yield
+    except Exception as error:
+        if not _is_about_the_bytes(error):
+            raise
+        raise _damaged_table_error(
+            f"{path}: is not a readable Parquet file (truncated, empty or overwritten); "
+            f"{materialize_again(path, asset, partition)}"
+        ) from error
+
+
+def parquet_columns(path: UPath, asset: str | None = None) -> list[str]:
+    """The column names of the table at `path`, from its footer: the table itself is not read."""
+    with path.open("rb") as handle, parquet_errors_named(path, asset):
+        return pq.read_schema(handle).names
+
+
+def require_columns(path: UPath, present: Iterable[str], needed: Iterable[str], asset: str | None = None) -> None:
+    """Refuse the table at `path` unless it has every column in `needed`, naming the ones it lacks."""
+    have = set(present)
+    missing = [column for column in needed if column not in have]
+    if missing:
+        raise _damaged_table_error(
+            f"{path}: lacks the column(s) {', '.join(missing)} (written by another albumrec version, or "
+            f"overwritten); {materialize_again(path, asset)}"
+        )
+
+
+def read_parquet(path: UPath, asset: str | None = None, partition: str | None = None) -> pd.DataFrame:
+    """The table at `path`; a document stored with it is in `frame.attrs[DOCUMENT_KEY]`.
+
+    A file that is not a whole Parquet file raises DamagedTableError naming it and `asset`
+    (default: worked out from `path`) as what to materialize again.
+    """
+    payload = path.read_bytes()
+    with parquet_errors_named(path, asset, partition):
+        table = pq.read_table(io.BytesIO(payload))
+        frame = table.to_pandas()
     document = (table.schema.metadata or {}).get(DOCUMENT_KEY.encode())
     if document is not None:
         frame.attrs[DOCUMENT_KEY] = json.loads(document)

@@ -88,7 +88,19 @@ class ParquetUPathIOManager(dg.UPathIOManager):
         wanted = context.dagster_type.typing_type
         if isinstance(wanted, type) and issubclass(wanted, StoredArtifact) and wanted is not StoredArtifact:
             return load_artifact(wanted, path)
-        return read_parquet(path)
+        return read_parquet(path, *self._asset_and_partition(context, path))
+
+    def _asset_and_partition(self, context: dg.InputContext, path: UPath) -> tuple[str | None, str | None]:
+        """Whose file `path` is, for the error when it cannot be read: the path alone cannot tell
+        `<base>/<asset>/<partition>.parquet` from an unpartitioned asset in a folder."""
+        if not context.has_asset_key:
+            return None, None
+        asset = context.asset_key.to_user_string()
+        if not context.has_asset_partitions:
+            return asset, None
+        folder, name = f"{self._get_path_without_extension(context)}/", str(path)
+        partition = name[len(folder):].removesuffix(self.extension) if name.startswith(folder) else path.stem
+        return asset, partition
 
     def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:
         if isinstance(obj, StagedTable):

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from albumrec_pipeline.core.previews import PREVIEW_ROWS, markdown_preview
-from albumrec_pipeline.storage.atomic import readable_by_all_the_umask_allows
+from albumrec_pipeline.storage.atomic import parquet_errors_named, readable_by_all_the_umask_allows
 
 if TYPE_CHECKING:
     from upath import UPath
@@ -119,7 +119,10 @@ class TableFiles:
     def _files(self) -> Iterator[pq.ParquetFile]:
         for path in self.paths:
             with path.open("rb") as handle:
-                yield pq.ParquetFile(handle)
+                # A damaged file fails on its footer, here: name it and what to materialize.
+                with parquet_errors_named(path):
+                    parquet = pq.ParquetFile(handle)
+                yield parquet
 
     def row_count(self) -> int:
         return sum(parquet.metadata.num_rows for parquet in self._files())
