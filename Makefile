@@ -26,6 +26,7 @@ demo: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m albumrec_pipeline.demo
 	$(BIN)/albumrec materialize --workers 1 --executor in_process
 	$(BIN)/albumrec top --count 10
+	$(BIN)/albumrec evaluate
 
 test: $(INSTALLED)
 	$(BIN)/pytest

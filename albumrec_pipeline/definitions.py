@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from albumrec_pipeline.assets import explain, history, ingest, model, recommend
+from albumrec_pipeline.assets import explain, history, ingest, model, playlist, recommend
 from albumrec_pipeline.checks import ALL_CHECKS
 from albumrec_pipeline.instance_config import WRITER_TAG
 from albumrec_pipeline.resources.dumps import CatalogEngine, DumpArchives, acousticbrainz_archives, musicbrainz_archives
@@ -37,7 +37,15 @@ if TYPE_CHECKING:
     from dagster._core.definitions.reconstruct import ReconstructableJob
 
 INGEST_JOBS = ("ingest_acousticbrainz", "ingest_musicbrainz")
-ALBUM_SEARCH_ASSETS = ("candidate_albums", "candidate_track_features", "track_scores", "album_recommendations", "album_explanations")
+# A listener's refresh or search is a chain of steps of seconds each: in one process they do not
+# each pay for starting Python and importing torch (about 4 s a step on 2 cores). An archive of
+# the real dumps is minutes of work, in a process of its own. Either is a Launchpad choice.
+IN_ONE_PROCESS = {"execution": {"config": {"in_process": {}}}}
+STEP_PROCESSES = {"execution": {"config": {"multiprocess": {}}}}
+ALBUM_SEARCH_ASSETS = (
+    "candidate_albums", "candidate_track_features", "track_scores", "album_recommendations", "album_explanations",
+    "album_playlist",
+)
 # The console shows albumrec's own progress lines; every event is still in the run's log.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -59,26 +67,29 @@ def build_definitions(
     musicbrainz_partitions = dg.StaticPartitionsDefinition([*musicbrainz_archives(musicbrainz_dumps), *live])
     acousticbrainz_archive = ingest.acousticbrainz_archive_assets(acousticbrainz_partitions)
     musicbrainz_archive = ingest.musicbrainz_archive_assets(musicbrainz_partitions)
-    unpartitioned = dg.load_assets_from_modules([ingest, model, recommend, explain])
+    unpartitioned = dg.load_assets_from_modules([ingest, model, recommend, explain, playlist])
 
     ingest_acousticbrainz = dg.define_asset_job(
         "ingest_acousticbrainz",
         selection=dg.AssetSelection.assets(acousticbrainz_archive),
         description="Read one AcousticBrainz dump archive (a partition) into the low- and high-level feature tables.",
-        config=QUIET_CONSOLE,
+        executor_def=dg.multi_or_in_process_executor,
+        config={**QUIET_CONSOLE, **STEP_PROCESSES},
     )
     ingest_musicbrainz = dg.define_asset_job(
         "ingest_musicbrainz",
         selection=dg.AssetSelection.assets(musicbrainz_archive),
         description="Read the MusicBrainz JSON dump's release archive (a partition) into the release and track tables.",
-        config=QUIET_CONSOLE,
+        executor_def=dg.multi_or_in_process_executor,
+        config={**QUIET_CONSOLE, **STEP_PROCESSES},
     )
     recommend_albums = dg.define_asset_job(
         "recommend_albums",
         tags=WRITER_TAG,
         selection=dg.AssetSelection.assets(*unpartitioned),
         description="From the listener's list and the ingested catalog: features, model, reports, ranked albums.",
-        config=QUIET_CONSOLE,
+        executor_def=dg.multi_or_in_process_executor,
+        config={**QUIET_CONSOLE, **IN_ONE_PROCESS},
     )
     # Cross-validation is minutes of work and changes nothing downstream: it runs when asked.
     refresh_from_liked_list = dg.define_asset_job(
@@ -87,17 +98,21 @@ def build_definitions(
         selection=dg.AssetSelection.assets("liked_tracks").downstream()
         - dg.AssetSelection.assets("model_evaluation", history.recommendation_history),
         description="The listener's list and feedback, features, model, reports and ranking: what a changed list affects.",
-        config=QUIET_CONSOLE,
+        executor_def=dg.multi_or_in_process_executor,
+        config={**QUIET_CONSOLE, **IN_ONE_PROCESS},
     )
     album_search = dg.define_asset_job(
         "album_search",
         tags=WRITER_TAG,
         selection=dg.AssetSelection.assets(*ALBUM_SEARCH_ASSETS, history.recommendation_history),
         description="Re-rank the catalog with the current model and record the day's recommendations (a dated partition).",
-        config=QUIET_CONSOLE,
+        executor_def=dg.multi_or_in_process_executor,
+        config={**QUIET_CONSOLE, **IN_ONE_PROCESS},
     )
     engine = CatalogEngine(scratch_dir=str(scratch))
     return dg.Definitions(
+        # What the jobs below default to, for the runs the automation sensor starts too.
+        executor=dg.in_process_executor,
         assets=[acousticbrainz_archive, musicbrainz_archive, *unpartitioned, history.recommendation_history],
         asset_checks=ALL_CHECKS,
         jobs=[ingest_acousticbrainz, ingest_musicbrainz, recommend_albums, refresh_from_liked_list, album_search],

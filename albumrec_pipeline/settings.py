@@ -71,8 +71,20 @@ SCRATCH_DIR = read_location("ALBUMREC_SCRATCH_DIR", DATA_DIR / "scratch")
 # The listener's list, and the feedback file where recommended albums and tracks get marked
 # liked or disliked. The liked-list sensor watches both (by content) and the liked_tracks asset
 # reads both; a missing feedback file means no feedback yet.
-LIKED_TRACKS_CSV = read_location("ALBUMREC_LIKED_TRACKS", DEMO_WORLD_DIR / "liked_tracks.csv", folder=False)
-FEEDBACK_CSV = read_location("ALBUMREC_FEEDBACK", DATA_DIR / "feedback.csv", folder=False)
+LIKED_TRACKS_ENV_VAR = "ALBUMREC_LIKED_TRACKS"
+FEEDBACK_ENV_VAR = "ALBUMREC_FEEDBACK"
+
+
+def read_liked_list_paths(environ: Mapping[str, str] | None = None) -> tuple[Path, Path]:
+    """The list and the feedback file the variables name now (the sensor reads them when the code
+    location is built, so that a changed variable is followed after a reload)."""
+    return (
+        read_location(LIKED_TRACKS_ENV_VAR, DEMO_WORLD_DIR / "liked_tracks.csv", folder=False, environ=environ),
+        read_location(FEEDBACK_ENV_VAR, DATA_DIR / "feedback.csv", folder=False, environ=environ),
+    )
+
+
+LIKED_TRACKS_CSV, FEEDBACK_CSV = read_liked_list_paths()
 
 # What a path typed into the Launchpad may name. The liked list and the feedback file are read
 # from whatever path the run's config gives, so on a Dagster UI that others can reach, set
@@ -185,7 +197,13 @@ SOURCE = read_source()
 # Mirrors of the live services, instead of the public servers (with ALBUMREC_SOURCE=live).
 MUSICBRAINZ_URL_ENV_VAR = "ALBUMREC_MUSICBRAINZ_URL"
 ACOUSTICBRAINZ_URL_ENV_VAR = "ALBUMREC_ACOUSTICBRAINZ_URL"
-_URL_EXAMPLES = {MUSICBRAINZ_URL_ENV_VAR: "https://musicbrainz.org/ws/2", ACOUSTICBRAINZ_URL_ENV_VAR: "https://acousticbrainz.org"}
+# The ListenBrainz API that `albumrec import listenbrainz` reads feedback from.
+LISTENBRAINZ_URL_ENV_VAR = "ALBUMREC_LISTENBRAINZ_URL"
+_URL_EXAMPLES = {
+    MUSICBRAINZ_URL_ENV_VAR: "https://musicbrainz.org/ws/2",
+    ACOUSTICBRAINZ_URL_ENV_VAR: "https://acousticbrainz.org",
+    LISTENBRAINZ_URL_ENV_VAR: "https://api.listenbrainz.org",
+}
 
 
 def read_service_url(variable: str, environ: Mapping[str, str] | None = None) -> str | None:
@@ -208,3 +226,4 @@ def read_service_url(variable: str, environ: Mapping[str, str] | None = None) ->
 
 MUSICBRAINZ_URL = read_service_url(MUSICBRAINZ_URL_ENV_VAR)
 ACOUSTICBRAINZ_URL = read_service_url(ACOUSTICBRAINZ_URL_ENV_VAR)
+LISTENBRAINZ_URL = read_service_url(LISTENBRAINZ_URL_ENV_VAR)

@@ -495,3 +495,202 @@ def serve(services: FakeServices) -> Iterator[str]:
             fault.release.set()  # let held requests finish so the server can stop
         server.clear()
         server.stop()
+
+
+# --- ListenBrainz -------------------------------------------------------------------------------
+
+LISTENBRAINZ_MAX_ITEMS = 1000  # the most rows the feedback API returns a request
+LISTENBRAINZ_DEFAULT_ITEMS = 25
+
+
+@dataclass
+class ListenBrainzRequest(LoggedRequest):
+    authorization: str = ""
+
+
+class FakeListenBrainz:
+    """ListenBrainz's `GET /1/feedback/user/<user_name>/get-feedback`, served from stored rows.
+
+    Rows are kept as the `recording_feedback` table holds them (`recording_mbid` and
+    `recording_msid`, either may be None, `score` 1 or -1, `created` in Unix seconds) and answered
+    as the API does: newest first, `count` capped at 1000 (`max_items`), `offset` skipped, with
+    `count`, `offset` and `total_count` beside the rows, `user_id` (the name) and `track_metadata`
+    (null without `metadata=true`) in each row; an unknown user is a 404. With a `window`
+    (requests, seconds) every answer carries `X-RateLimit-Limit`, `-Remaining`, `-Reset-In` and
+    `-Reset`, and a request past the budget gets 429. Faults are `FakeServices`' (status,
+    slow, truncate, garble).
+    """
+
+    def __init__(self, users: dict[str, list[dict]] | None = None, *, max_items: int = LISTENBRAINZ_MAX_ITEMS):
+        self.users: dict[str, list[dict]] = users or {}
+        self.max_items = max_items
+        self.window: tuple[int, float] | None = None
+        self.faults: list[Fault] = []
+        self.log: list[ListenBrainzRequest] = []
+        self._lock = threading.Lock()
+        self._window_key, self._window_used = -1, 0
+
+    def reset(self, users: dict[str, list[dict]] | None = None, max_items: int = LISTENBRAINZ_MAX_ITEMS) -> None:
+        with self._lock:
+            for fault in self.faults:
+                fault.release.set()
+            self.users = users or {}
+            self.max_items = max_items
+            self.window = None
+            self.faults, self.log = [], []
+            self._window_key, self._window_used = -1, 0
+
+    def add_feedback(
+        self, user: str, score: int, mbid: str | None = None, msid: str | None = None, created: int | None = None
+    ) -> dict:
+        rows = self.users.setdefault(user, [])
+        row = {
+            "recording_mbid": mbid,
+            "recording_msid": msid,
+            "score": score,
+            "created": created if created is not None else 1_600_000_000 + len(rows) * 60,
+        }
+        rows.append(row)
+        return row
+
+    def inject(self, path: str, kind: str, times: int = 1, **settings: Any) -> Fault:
+        fault = Fault(path, kind, times, **settings)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def handle(self, request: Request) -> Response:
+        entry = ListenBrainzRequest(
+            time.monotonic(), request.path, dict(request.args), request.headers.get("User-Agent", ""),
+            authorization=request.headers.get("Authorization", ""),
+        )
+        with self._lock:
+            self.log.append(entry)
+        response = self._respond(request)
+        entry.status = response.status_code
+        return response
+
+    def _respond(self, request: Request) -> Response:
+        with self._lock:
+            over_budget = not self._spend()
+        if over_budget:
+            return self._answer({"code": 429, "error": "Too many requests. Please wait and try again."}, 429)
+        fault = None
+        with self._lock:
+            for candidate in self.faults:
+                if candidate.times != 0 and candidate.path in request.path and candidate.query in request.query_string.decode():
+                    candidate.times -= 1 if candidate.times > 0 else 0
+                    fault = candidate
+                    break
+        if fault is not None:
+            if fault.kind == "status":
+                return self._answer({"code": fault.status, "error": f"injected {fault.status}"}, fault.status, fault.headers)
+            if fault.kind == "slow":
+                time.sleep(fault.seconds)
+            if fault.kind == "garble":
+                return self._answer(fault.body)
+        response = self._route(request)
+        if fault is not None and fault.kind == "truncate" and response.status_code == 200:
+            data = response.get_data()
+            response.set_data(data[: max(1, len(data) // 2)])
+        return response
+
+    def _spend(self) -> bool:
+        """Count a request against the window (lock held); False when the window has none left."""
+        if not self.window:
+            return True
+        limit, seconds = self.window
+        key = int(time.time() // seconds)
+        if key != self._window_key:
+            self._window_key, self._window_used = key, 0
+        if self._window_used >= limit:
+            return False
+        self._window_used += 1
+        return True
+
+    def _budget(self, remaining: int) -> dict[str, str]:
+        if not self.window:
+            return {}
+        limit, seconds = self.window
+        reset_in = max(0.0, (self._window_key + 1) * seconds - time.time())
+        return {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(remaining),
+            # Rounded up: a client that waits exactly this long must land in the next window.
+            "X-RateLimit-Reset-In": f"{math.ceil(reset_in * 1000) / 1000:.3f}",
+            "X-RateLimit-Reset": str(int(time.time() + reset_in)),
+        }
+
+    def _answer(self, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        with self._lock:
+            budget = self._budget(max(0, self.window[0] - self._window_used)) if self.window else {}
+        return Response(
+            json.dumps(body), status=status, headers={**budget, **(headers or {})}, content_type="application/json"
+        )
+
+    def _route(self, request: Request) -> Response:
+        found = re.fullmatch(r"/1/feedback/user/(.+)/get-feedback", request.path)
+        if not found:
+            return self._answer({"code": 404, "error": "Not found"}, 404)
+        user = found.group(1)  # werkzeug has already decoded %xx
+        try:
+            count = min(int(request.args.get("count", LISTENBRAINZ_DEFAULT_ITEMS)), self.max_items)
+            offset = int(request.args.get("offset", 0))
+            score = int(request.args["score"]) if "score" in request.args else None
+        except ValueError:
+            return self._answer({"code": 400, "error": "Invalid value for an integer parameter"}, 400)
+        if count < 0 or offset < 0:
+            return self._answer({"code": 400, "error": "Parameters must be non-negative"}, 400)
+        if user not in self.users:
+            return self._answer({"code": 404, "error": f"Cannot find user: {user}"}, 404)
+        if score and score not in (-1, 1):
+            return self._answer({"code": 400, "error": "Score can have a value of 1 or -1."}, 400)
+        rows = [row for row in self.users[user] if not score or row["score"] == score]
+        rows.sort(key=lambda row: row["created"], reverse=True)
+        page = [
+            {
+                "user_id": user,
+                "recording_msid": row["recording_msid"],
+                "recording_mbid": row["recording_mbid"],
+                "track_metadata": None,
+                "score": row["score"],
+                "created": row["created"],
+            }
+            for row in rows[offset : offset + count]
+        ]
+        return self._answer({"feedback": page, "count": len(page), "total_count": len(rows), "offset": offset})
+
+
+def write_listenbrainz_export(
+    path: Any, user: str, feedback: list[dict] | None, user_id: int = 1799, listens: int = 3
+) -> None:
+    """A user data export zip as ListenBrainz writes it: `user.json`, `listens/<year>/<month>.jsonl`,
+    and `feedback.jsonl` (one jsonb object a line, oldest first) only when there is feedback."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("user.json", json.dumps({"user_id": user_id, "username": user}, separators=(",", ":")) + "\n")
+        listened = [
+            {
+                "listened_at": 1_618_000_000 + index * 200,
+                "inserted_at": 1_618_000_000.5 + index * 200,
+                "track_metadata": {
+                    "track_name": f"Track {index}",
+                    "artist_name": "Band",
+                    "release_name": "Record",
+                    "recording_msid": make_id("listenbrainz-msid", index),
+                    "additional_info": {"submission_client": "albumrec tests"},
+                    "mbid_mapping": None,
+                },
+            }
+            for index in range(listens)
+        ]
+        if listened:
+            archive.writestr("listens/2021/4.jsonl", "".join(json.dumps(listen) + "\n" for listen in listened))
+        if feedback:
+            # Postgres prints a jsonb object with its keys ordered by length, then bytes.
+            lines = [
+                json.dumps({key: row[key] for key in ("score", "created", "recording_mbid", "recording_msid")})
+                for row in sorted(feedback, key=lambda row: row["created"])
+            ]
+            archive.writestr("feedback.jsonl", "\n".join(lines) + "\n")

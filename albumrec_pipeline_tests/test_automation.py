@@ -18,6 +18,7 @@ AUTOMATED = {
     "track_scores",
     "album_recommendations",
     "album_explanations",
+    "album_playlist",
 }
 UNPARTITIONED = sorted(AUTOMATED | {"liked_tracks", "model_evaluation"})
 ARCHIVE_TABLES = {
@@ -74,7 +75,9 @@ def test_the_automated_assets(defs):
 
 def test_a_new_model_brings_the_ranking_up_to_date(ticks):
     ticks.materialized("preference_model")
-    assert ticks.requested() == {"weight_reports", "track_scores", "album_recommendations", "album_explanations"}
+    assert ticks.requested() == {
+        "weight_reports", "track_scores", "album_recommendations", "album_explanations", "album_playlist",
+    }
     assert ticks.requested() == set()
 
 

@@ -174,4 +174,4 @@ def test_the_ranking_reads_parquet_as_it_reads_dataframes(tmp_path: Path) -> Non
     ).df()
     from_frames = summarize_albums(tracks, scores, AlbumThresholds(), options)
     assert from_files["release_id"].tolist() == from_frames["release_id"].tolist()
-    assert np.allclose(from_files["liked_share"], from_frames["liked_share"])
+    assert np.allclose(from_files["predicted_liked_share"], from_frames["predicted_liked_share"])

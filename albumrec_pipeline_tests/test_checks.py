@@ -4,13 +4,19 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from albumrec_pipeline.assets.ingest import INPUT_FINGERPRINT_KEY
+from albumrec_pipeline.assets.model import EVALUATED_LIST_KEY
 from albumrec_pipeline.checks.dataset import (
     REQUIRED_COLUMNS,
     cleaned_dataset_artists_split_apart,
     cleaned_dataset_complete,
 )
 from albumrec_pipeline.checks.liked_list import ClassBalanceConfig, liked_tracks_class_balance, liked_tracks_well_formed
-from albumrec_pipeline.checks.model import AccuracyFloorConfig, preference_model_accuracy_floor
+from albumrec_pipeline.checks.model import (
+    AccuracyFloorConfig,
+    model_evaluation_of_current_list,
+    preference_model_accuracy_floor,
+)
 from albumrec_pipeline.core.albums import AlbumThresholds, threshold_violations
 from albumrec_pipeline.core.model_artifacts import TrainedPreferenceModel
 from albumrec_pipeline.core.network import PreferenceNet
@@ -104,7 +110,7 @@ def _ranking(**overrides):
             "tracks": [10, 8, 3],
             "tracks_with_features": [10, 6, 3],
             "feature_coverage": [1.0, 0.75, 1.0],
-            "liked_tracks": [7, 4, 3],
+            "predicted_liked_tracks": [7, 4, 3],
             "recommended": [True, True, False],
         }
     )
@@ -118,7 +124,65 @@ def test_threshold_violations_find_what_should_not_have_been_recommended():
     assert threshold_violations(_ranking(), thresholds).empty
     too_short = _ranking(recommended=[True, True, True])
     assert threshold_violations(too_short, thresholds).index.tolist() == [2]
-    few_liked = _ranking(liked_tracks=[5, 4, 3])
+    few_liked = _ranking(predicted_liked_tracks=[5, 4, 3])
     assert threshold_violations(few_liked, thresholds).index.tolist() == [0]
     stricter = AlbumThresholds(min_feature_coverage=0.8)
     assert threshold_violations(_ranking(), stricter).index.tolist() == [1]
+
+
+def _record(instance, asset, **metadata):
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset, metadata=metadata))
+
+
+def _evaluation_of_current_list(instance):
+    return model_evaluation_of_current_list(dg.build_asset_check_context(instance=instance))
+
+
+def test_evaluation_of_the_current_list_passes_and_a_changed_list_warns():
+    with dg.DagsterInstance.ephemeral() as instance:
+        _record(instance, "liked_tracks", **{INPUT_FINGERPRINT_KEY: "a" * 64})
+        _record(instance, "model_evaluation", **{EVALUATED_LIST_KEY: "a" * 64})
+        current = _evaluation_of_current_list(instance)
+        assert current.passed and current.severity == dg.AssetCheckSeverity.WARN
+        # A retrain on another list: liked_tracks is materialized again, model_evaluation is not.
+        _record(instance, "liked_tracks", **{INPUT_FINGERPRINT_KEY: "b" * 64})
+        stale = _evaluation_of_current_list(instance)
+        assert not stale.passed and stale.severity == dg.AssetCheckSeverity.WARN
+        assert "materialize model_evaluation again" in stale.description
+        assert stale.metadata["evaluated_list_sha256"].value == "a" * 64
+        assert stale.metadata["current_list_sha256"].value == "b" * 64
+        _record(instance, "model_evaluation", **{EVALUATED_LIST_KEY: "b" * 64})
+        assert _evaluation_of_current_list(instance).passed
+
+
+def test_an_evaluation_that_recorded_no_list_warns():
+    with dg.DagsterInstance.ephemeral() as instance:
+        _record(instance, "liked_tracks", **{INPUT_FINGERPRINT_KEY: "a" * 64})
+        assert not _evaluation_of_current_list(instance).passed  # never evaluated
+        _record(instance, "model_evaluation")
+        assert not _evaluation_of_current_list(instance).passed
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert _evaluation_of_current_list(instance).passed  # no list yet: nothing to be stale against
+
+
+def test_the_stale_evaluation_check_warns_without_blocking_and_follows_the_list(tmp_path):
+    from albumrec_pipeline.definitions import build_definitions
+
+    assert not any(spec.blocking for spec in model_evaluation_of_current_list.check_specs)
+    (tmp_path / "ab").mkdir()
+    (tmp_path / "mb").mkdir()
+    defs = build_definitions(tmp_path / "ab", tmp_path / "mb", str(tmp_path / "warehouse"), tmp_path / "scratch")
+    check = dg.AssetCheckKey(dg.AssetKey("model_evaluation"), "model_evaluation_of_current_list")
+
+    def requested_checks(tick) -> set[dg.AssetCheckKey]:
+        return {result.key for result in tick.results if isinstance(result.key, dg.AssetCheckKey) and result.true_subset.size}
+
+    # The refresh job leaves cross-validation out, so the check runs on the list's updates itself.
+    with dg.DagsterInstance.ephemeral() as instance:
+        quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert check not in requested_checks(quiet)
+        _record(instance, "liked_tracks", **{INPUT_FINGERPRINT_KEY: "b" * 64})
+        changed = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
+        assert check in requested_checks(changed)
+        again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=changed.cursor)
+        assert check not in requested_checks(again)

@@ -9,7 +9,7 @@ CATALOG_TABLES = {"acousticbrainz_lowlevel", "acousticbrainz_highlevel", "musicb
 EXPECTED_GROUPS = {
     "ingest": {"liked_tracks", "raw_track_features"} | CATALOG_TABLES,
     "model": {"cleaned_dataset", "feature_scaler", "preference_model", "weight_reports"},
-    "recommend": {"candidate_albums", "candidate_track_features", "track_scores", "album_recommendations"},
+    "recommend": {"candidate_albums", "candidate_track_features", "track_scores", "album_recommendations", "album_playlist"},
 }
 # The model and recommend groups grow with the evaluation and explanation work; ingest is exactly this.
 EXACT_GROUPS = ("ingest",)
@@ -83,3 +83,18 @@ def test_the_instance_the_makefile_writes_limits_each_pool_to_one_step(tmp_path)
     instance = dg.DagsterInstance.from_config(str(home))
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
     assert "telemetry:\n  enabled: false" in (home / "dagster.yaml").read_text()
+
+
+def test_a_listeners_jobs_run_in_one_process_and_ingest_in_step_processes():
+    """Step processes cost seconds each to start (Python and torch); a refresh is a dozen quick steps."""
+    sensor_like = {"ops": {"liked_tracks": {"config": {"csv_path": "/lists/mine.csv", "feedback_csv_path": "/f.csv"}}}}
+    for name in ("refresh_from_liked_list", "recommend_albums"):
+        resolved = dg.validate_run_config(defs.resolve_job_def(name), sensor_like)
+        assert "in_process" in resolved["execution"]["multi_or_in_process_executor"], name
+    # The daily search's run config is its partition's, as the schedule and the Launchpad build it.
+    search = defs.resolve_job_def("album_search")
+    day = search.partitioned_config.get_run_config_for_partition_key("2026-11-20")
+    assert "in_process" in dg.validate_run_config(search, day)["execution"]["multi_or_in_process_executor"]
+    for name in ("ingest_acousticbrainz", "ingest_musicbrainz"):
+        resolved = dg.validate_run_config(defs.resolve_job_def(name), {})
+        assert "multiprocess" in resolved["execution"]["multi_or_in_process_executor"], name

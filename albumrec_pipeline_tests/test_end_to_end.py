@@ -69,7 +69,7 @@ def test_schemas(materialized):
     with_documents = set(world.lowlevel_documents) & set(world.highlevel_documents)
     assert set(tables["raw_track_features"]["mbid"]) == set(world.liked_tracks["mbid"]) & with_documents
     assert set(tables["album_recommendations"].columns) >= {
-        "tracks", "tracks_with_features", "liked_tracks", "liked_share", "mean_score", "recommended"
+        "tracks", "tracks_with_features", "predicted_liked_tracks", "predicted_liked_share", "mean_score", "recommended"
     }
 
 
@@ -115,7 +115,7 @@ def test_recommendations_respect_the_thresholds(materialized):
     _, _, tables, _, _ = materialized
     albums = tables["album_recommendations"]
     recommended = albums[albums["recommended"]]
-    assert (recommended["liked_share"] >= 0.6).all()
+    assert (recommended["predicted_liked_share"] >= 0.6).all()
     assert (recommended["tracks"] >= 5).all()
     assert (albums["tracks_with_features"] <= albums["tracks"]).all()
 

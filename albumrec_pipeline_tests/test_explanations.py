@@ -44,7 +44,9 @@ def test_album_explanations_name_lifting_features_and_nearest_liked_tracks():
     explanations = explain_albums(tracks, album_inputs, network, names, training, liked, liked_inputs, top=1)
     row = explanations.iloc[0]
     assert row["release_id"] == "r1"
-    assert row["lifted_by"] == "bpm (+2.00)"
+    # In words, with the column name kept beside them; bpm's two encoding bins count as one feature.
+    assert row["lifted_by"] == "tempo (BPM) (+2.00)"
+    assert row["lifting_features"] == "bpm"
     assert row["sounds_like"] == "Near - Close Song"
 
 

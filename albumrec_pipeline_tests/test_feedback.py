@@ -207,7 +207,7 @@ def _ranking(groups, recommended):
             "album_title": groups,
             "album_artist": ["X"] * len(groups),
             "release_year": [2000] * len(groups),
-            "liked_share": [0.8] * len(groups),
+            "predicted_liked_share": [0.8] * len(groups),
             "mean_score": [0.7] * len(groups),
             "recommended": recommended,
         }

@@ -118,7 +118,7 @@ def albums_fixture():
 def test_album_decision_follows_the_thresholds_and_ranks_best_first():
     tracks, scores = albums_fixture()
     albums = summarize_albums(tracks, scores, AlbumThresholds(0.5, 0.6, 5, 0.5)).set_index("release_id")
-    assert albums.loc["A", "liked_tracks"] == 5 and np.isclose(albums.loc["A", "liked_share"], 5 / 6)
+    assert albums.loc["A", "predicted_liked_tracks"] == 5 and np.isclose(albums.loc["A", "predicted_liked_share"], 5 / 6)
     assert albums.loc["D", "tracks"] == 6 and albums.loc["D", "tracks_with_features"] == 2
     assert albums["recommended"].to_dict() == {"A": True, "B": False, "C": False, "D": False}
     assert albums.loc["A", "rank"] == 1

@@ -13,6 +13,7 @@ from dagster._utils.schedules import cron_string_iterator
 
 from albumrec_pipeline import settings
 from albumrec_pipeline.assets.history import daily_partitions_def
+from albumrec_pipeline.assets import ingest as ingest_assets
 from albumrec_pipeline.assets.ingest import liked_tracks
 from albumrec_pipeline.definitions import build_definitions
 from albumrec_pipeline.schedules.album_search import build_album_search_schedule
@@ -243,6 +244,67 @@ def test_sensor_watches_the_files_liked_tracks_last_read(defs, tmp_path):
         chosen.unlink()
         gone, _ = _tick(defs, sensor, instance, None)
         assert not gone.run_requests and "does not exist" in gone.skip_message
+
+
+def test_the_sensor_follows_the_list_the_variable_names_once_the_definitions_reload(tmp_path, monkeypatch):
+    """export ALBUMREC_LIKED_TRACKS=my_list.csv, restart: the next tick trains on my_list.csv."""
+    demo_list, my_list, feedback = tmp_path / "demo_list.csv", tmp_path / "my_list.csv", tmp_path / "feedback.csv"
+    demo_list.write_text(_list_text())
+    my_list.write_text(_list_text(count=6))
+    monkeypatch.setenv("ALBUMREC_FEEDBACK", str(feedback))
+
+    def location_sensor():
+        defs = build_definitions(tmp_path / "ab", tmp_path / "mb", str(tmp_path / "warehouse"), tmp_path / "scratch")
+        return defs, defs.resolve_sensor_def("liked_list_changed")
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        monkeypatch.setenv("ALBUMREC_LIKED_TRACKS", str(demo_list))
+        defs, sensor = location_sensor()
+        _materialize_liked_tracks(instance, tmp_path / "warehouse", demo_list, feedback)
+        settled, cursor = _tick(defs, sensor, instance, None)
+        assert not settled.run_requests
+
+        monkeypatch.setenv("ALBUMREC_LIKED_TRACKS", str(my_list))
+        defs, sensor = location_sensor()
+        switched, cursor = _tick(defs, sensor, instance, cursor)
+        (request,) = switched.run_requests
+        assert request.run_config["ops"]["liked_tracks"]["config"] == {
+            "csv_path": str(my_list),
+            "feedback_csv_path": str(feedback),
+        }
+        assert request.tags["albumrec/trigger"] == "the list ALBUMREC_LIKED_TRACKS names changed"
+        # Requested once; once its run has read my_list.csv, edits to it are followed.
+        again, cursor = _tick(defs, sensor, instance, cursor)
+        assert not again.run_requests
+        _materialize_liked_tracks(instance, tmp_path / "warehouse", my_list, feedback)
+        my_list.write_text(_list_text(count=6, flip_last=True))
+        edited, _ = _tick(defs, sensor, instance, cursor)
+        assert edited.run_requests[0].run_config["ops"]["liked_tracks"]["config"]["csv_path"] == str(my_list)
+        # The demo list changing now is not the listener's business any more.
+        demo_list.write_text(_list_text(flip_last=True))
+        _materialize_liked_tracks(instance, tmp_path / "warehouse", my_list, feedback)
+        quiet, _ = _tick(defs, sensor, instance, None)
+        assert not quiet.run_requests
+
+
+def test_a_list_chosen_in_the_launchpad_is_not_overridden_by_the_variable(defs, tmp_path, monkeypatch):
+    chosen, feedback = tmp_path / "chosen.csv", tmp_path / "feedback.csv"
+    chosen.write_text(_list_text())
+    configured = tmp_path / "configured.csv"
+    configured.write_text(_list_text(count=6))
+    # The variable named configured.csv when the list was chosen, and still does.
+    monkeypatch.setattr(ingest_assets, "LIKED_TRACKS_CSV", configured)
+    monkeypatch.setattr(ingest_assets, "FEEDBACK_CSV", feedback)
+    sensor = build_liked_list_sensor(
+        next(job for job in defs.jobs if job.name == "refresh_from_liked_list"), configured=(configured, feedback)
+    )
+    with dg.DagsterInstance.ephemeral() as instance:
+        _materialize_liked_tracks(instance, tmp_path / "warehouse", chosen, feedback)
+        unchanged, _ = _tick(defs, sensor, instance, None)
+        assert not unchanged.run_requests
+        chosen.write_text(_list_text(flip_last=True))
+        changed, _ = _tick(defs, sensor, instance, None)
+        assert changed.run_requests[0].run_config["ops"]["liked_tracks"]["config"]["csv_path"] == str(chosen)
 
 
 def test_going_back_to_an_earlier_list_is_a_change(defs, tmp_path):

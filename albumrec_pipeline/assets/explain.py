@@ -8,14 +8,18 @@ from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
 from albumrec_pipeline.core.albums import fill_missing_years
 from albumrec_pipeline.core.catalog import parquet_source
 from albumrec_pipeline.core.dataset import encode_columns, raw_columns_for
-from albumrec_pipeline.core.explanations import explain_albums
+from albumrec_pipeline.core.explanations import album_lifts, explain_albums
 from albumrec_pipeline.core.feature_columns import LABEL_COLUMN
+from albumrec_pipeline.core.feature_labels import feature_label
 from albumrec_pipeline.core.model_artifacts import TrainedPreferenceModel
-from albumrec_pipeline.core.previews import markdown_preview
+from albumrec_pipeline.core.plots import album_lifts_figure
+from albumrec_pipeline.core.previews import figure_markdown, metadata_table
 from albumrec_pipeline.resources.dumps import CatalogEngine
 from albumrec_pipeline.storage.tables import TableFiles
 
 GROUP = "recommend"
+# Albums in the chart of what lifted them: enough to compare, few enough to read at a glance.
+PICTURED_ALBUMS = 5
 
 
 class AlbumExplanationsConfig(dg.Config):
@@ -26,7 +30,7 @@ class AlbumExplanationsConfig(dg.Config):
 @dg.asset(
     group_name=GROUP,
     kinds={"pytorch", "parquet"},
-    code_version="1",
+    code_version="2",
     automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
 )
 def album_explanations(
@@ -62,16 +66,34 @@ def album_explanations(
     tracks = fill_missing_years(tracks, scaler).dropna(subset=raw_columns_for(scaler.feature_columns))
     known = cleaned_dataset[cleaned_dataset["split"] != "test"]
     liked = known[known[LABEL_COLUMN] == 1]
+    album_inputs = scaler.transform(encode_columns(tracks, scaler.feature_columns))
+    networks = preference_model.networks
+    input_names = preference_model.input_names or preference_model.feature_columns
+    training_inputs = scaler.transform(known)
+    lifts = album_lifts(tracks[["release_id"]], album_inputs, networks, input_names, training_inputs)
     explanations = explain_albums(
         tracks[["release_id"]],
-        scaler.transform(encode_columns(tracks, scaler.feature_columns)),
-        preference_model.networks,
-        preference_model.input_names or preference_model.feature_columns,
-        scaler.transform(known),
+        album_inputs,
+        networks,
+        input_names,
+        training_inputs,
         liked[["artist", "recording_title"]],
         scaler.transform(liked),
         top=config.reasons,
+        lifts=lifts,
     )
     table = top.drop(columns="recommended").merge(explanations, on="release_id", how="inner")
-    context.add_output_metadata({"explained_albums": len(table), "explanations": dg.MetadataValue.md(markdown_preview(table))})
+    pictured = table.head(PICTURED_ALBUMS)
+    metadata = {
+        "explanations": metadata_table(table[["rank", "album_title", "album_artist", "lifted_by", "sounds_like"]].head(10)),
+        "explained_albums": len(table),
+    }
+    if len(pictured):
+        metadata["what_lifted_the_top_albums"] = figure_markdown(
+            album_lifts_figure(
+                lifts.loc[pictured["release_id"]].rename(columns=feature_label),
+                [f"{row.rank}. {row.album_title} - {row.album_artist}" for row in pictured.itertuples(index=False)],
+            )
+        )
+    context.add_output_metadata(metadata)
     return table

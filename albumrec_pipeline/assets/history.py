@@ -71,7 +71,7 @@ def recommendation_history(
             "recommended_before": int((~table["is_new"]).sum()),
             "earlier_days_read": len(earlier_days.paths),
             "new_today": dg.MetadataValue.md(
-                markdown_preview(new[["rank", "album_title", "album_artist", "release_year", "liked_share"]].head(10))
+                markdown_preview(new[["rank", "album_title", "album_artist", "release_year", "predicted_liked_share"]].head(10))
             ),
         }
     )

@@ -66,6 +66,7 @@ from albumrec_pipeline.core.feature_dumps import (
 )
 from albumrec_pipeline.core.feedback import apply_feedback, input_fingerprint, read_feedback
 from albumrec_pipeline.core.liked_tracks import read_liked_tracks
+from albumrec_pipeline.core.previews import rounded
 from albumrec_pipeline.core.releases import (
     CATALOG_TRACK_SCHEMA,
     RELEASE_SCHEMA,
@@ -89,6 +90,8 @@ ACOUSTICBRAINZ_TABLES = {LOWLEVEL: "acousticbrainz_lowlevel", HIGHLEVEL: "acoust
 MUSICBRAINZ_TABLES = {"releases": "musicbrainz_releases", "tracks": "musicbrainz_tracks"}
 CATALOG_TABLES = [*ACOUSTICBRAINZ_TABLES.values(), *MUSICBRAINZ_TABLES.values()]
 INPUT_FINGERPRINT_KEY = "input_sha256"
+LIST_SETTING_KEY = "list_setting"
+FEEDBACK_SETTING_KEY = "feedback_setting"
 # Seconds between progress lines while an archive is read.
 PROGRESS_EVERY = 10.0
 
@@ -517,9 +520,13 @@ def liked_tracks(context: dg.AssetExecutionContext, config: LikedTracksConfig) -
             **{f"list_{name}": count for name, count in listed.attrs.get("liked_list", {}).items()},
             "recordings_added_by_feedback": merged.added,
             "recordings_relabelled_by_feedback": merged.relabelled,
-            "liked_share": float(table["liked"].mean()),
+            "liked_share": rounded(table["liked"].mean()),
             # What the liked-list sensor compares the files with, to tell whether they changed since.
             INPUT_FINGERPRINT_KEY: fingerprint,
+            # The files the environment named when this ran: the sensor follows a variable that has
+            # changed since, and otherwise the files read here (a Launchpad choice included).
+            LIST_SETTING_KEY: dg.MetadataValue.path(str(LIKED_TRACKS_CSV)),
+            FEEDBACK_SETTING_KEY: dg.MetadataValue.path(str(FEEDBACK_CSV)),
         }
     )
     return table

@@ -1,12 +1,12 @@
 """Group `model`: the training table, the scaler, the network and what it learned."""
 
-import math
 from dataclasses import replace
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from albumrec_pipeline.assets.ingest import INPUT_FINGERPRINT_KEY
 from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
 from albumrec_pipeline.core.dataset import SPLITS, clean_dataset
 from albumrec_pipeline.core.evaluation import ORIGINAL_RECIPE, NetworkRecipe, cross_validate_table, evaluation_report
@@ -14,12 +14,31 @@ from albumrec_pipeline.core.evaluation_report import EvaluationReport
 from albumrec_pipeline.core.feature_columns import LABEL_COLUMN, encoded_feature_columns
 from albumrec_pipeline.core.feature_sets import feature_set_columns
 from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel, dataset_digest
-from albumrec_pipeline.core.plots import calibration_figure, fold_loss_curves_figure, roc_figure, training_curves_figure
-from albumrec_pipeline.core.previews import figure_markdown, markdown_preview
+from albumrec_pipeline.core.feature_labels import GROUP_LABELS, group_label, with_feature_labels
+from albumrec_pipeline.core.plots import (
+    calibration_figure,
+    fold_loss_curves_figure,
+    group_importance_figure,
+    roc_figure,
+    training_curves_figure,
+)
+from albumrec_pipeline.core.previews import figure_markdown, metadata_table, rounded
 from albumrec_pipeline.core.training import TrainingSettings, classification_metrics, fit_preference_network
 from albumrec_pipeline.core.weight_reports import WeightReports, weight_report_tables
 
 GROUP = "model"
+LIKED_TRACKS = dg.AssetKey("liked_tracks")
+# model_evaluation's metadata: the fingerprint of the list (and feedback) it cross-validated.
+EVALUATED_LIST_KEY = "evaluated_list_sha256"
+
+
+def current_list_fingerprint(instance: dg.DagsterInstance) -> str | None:
+    """The fingerprint the latest liked_tracks materialization recorded of the list and feedback it
+    read, or None when there is none (never materialized, or by an albumrec that did not record it)."""
+    event = instance.get_latest_materialization_event(LIKED_TRACKS)
+    recorded = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    fingerprint = recorded.get(INPUT_FINGERPRINT_KEY)
+    return None if fingerprint is None else str(fingerprint.value)
 
 
 class SplitConfig(dg.Config):
@@ -187,14 +206,14 @@ def preference_model(
     epochs_chosen = [result.best_epoch for result in outcomes]
     context.add_output_metadata(
         {
-            "test_accuracy": test["accuracy"],
-            "test_roc_auc": None if math.isnan(test["roc_auc"]) else test["roc_auc"],
-            "test_log_loss": test["log_loss"],
+            "test_accuracy": rounded(test["accuracy"]),
+            "test_roc_auc": rounded(test["roc_auc"]),
+            "test_log_loss": rounded(test["log_loss"]),
             "test_rows": test["rows"],
             "best_epoch": outcome.best_epoch,
             "best_epochs_per_member": ", ".join(map(str, epochs_chosen)),
             "ensemble_size": len(outcomes),
-            "training_seconds": round(sum(result.seconds for result in outcomes), 2),
+            "training_seconds": rounded(sum(result.seconds for result in outcomes), 1),
             "architecture": " -> ".join(str(width) for width in [len(model.input_names), *config.hidden_sizes, 1]),
             "training_curves": figure_markdown(training_curves_figure(early_history, outcome.best_epoch)),
         }
@@ -205,7 +224,7 @@ def preference_model(
 @dg.asset(
     group_name=GROUP,
     kinds={"pandas", "parquet"},
-    code_version="3",
+    code_version="4",
     automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
 )
 def weight_reports(context: dg.AssetExecutionContext, preference_model: TrainedPreferenceModel) -> WeightReports:
@@ -213,10 +232,13 @@ def weight_reports(context: dg.AssetExecutionContext, preference_model: TrainedP
     the first layer's importance per feature and grouped by feature family, and its top-10 features."""
     inputs = preference_model.input_names or preference_model.feature_columns
     reports = WeightReports(weight_report_tables(preference_model.networks, inputs))
+    grouped = reports.tables["grouped_importance"]
     context.add_output_metadata(
         {
-            "grouped_importance": dg.MetadataValue.md(markdown_preview(reports.tables["grouped_importance"])),
-            "top_features": dg.MetadataValue.md(markdown_preview(reports.tables["top_features"])),
+            "top_features": metadata_table(
+                reports.tables["top_features"][["rank", "label", "feature", "group", "normalized_importance"]]
+            ),
+            "grouped_importance": metadata_table(grouped.assign(label=grouped["group"].map(group_label))),
         }
     )
     return reports
@@ -234,7 +256,7 @@ class ModelEvaluationConfig(dg.Config):
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch", "scikit-learn", "parquet"}, code_version="1")
+@dg.asset(group_name=GROUP, kinds={"pytorch", "scikit-learn", "parquet"}, code_version="2")
 def model_evaluation(
     context: dg.AssetExecutionContext,
     config: ModelEvaluationConfig,
@@ -243,7 +265,8 @@ def model_evaluation(
 ) -> EvaluationReport:
     """K-fold cross-validation grouped by artist (and by recording, for comparison): the network as
     configured, the original recipe, logistic regression and HistGradientBoosting on identical folds.
-    Accuracy, ROC-AUC, log loss, precision, recall, confusion matrix and calibration, with plots."""
+    Accuracy, ROC-AUC, log loss, precision, recall, confusion matrix and calibration, with plots.
+    Records the fingerprint of the list it evaluated; its check warns once the list has changed."""
     recipes = {"network": config.network.recipe(feature_scaler.method)}
     if config.include_original_network:
         recipes["original_network"] = ORIGINAL_RECIPE
@@ -254,13 +277,18 @@ def model_evaluation(
         folds=config.folds, seed=config.seed, groupings=groupings, progress=context.log.info,
     )
     report = evaluation_report(result)
-    summary = report.tables["summary"]
+    importance = with_feature_labels(report.tables["permutation_importance"])
+    report.tables["permutation_importance"] = importance
+    evaluated_list = current_list_fingerprint(context.instance)
     context.add_output_metadata(
         {
-            "summary": dg.MetadataValue.md(summary.to_markdown(index=False, floatfmt=".3f")),
-            "permutation_importance_top10": dg.MetadataValue.md(
-                markdown_preview(report.tables["permutation_importance"].head(10))
+            "summary": metadata_table(report.tables["summary"]),
+            "permutation_importance_top10": metadata_table(
+                importance[["feature", "label", "group", "auc_drop", "auc_drop_std_over_folds"]].head(10)
             ),
+            # The list behind these figures: the check on this asset warns once the list has changed.
+            **({EVALUATED_LIST_KEY: evaluated_list} if evaluated_list else {}),
+            "importance_by_group": figure_markdown(group_importance_figure(importance, GROUP_LABELS)),
             "roc": figure_markdown(roc_figure(report.tables["roc"])),
             "calibration": figure_markdown(calibration_figure(report.tables["calibration"])),
             "validation_loss_curves": figure_markdown(fold_loss_curves_figure(report.tables["training_histories"])),

@@ -21,6 +21,7 @@ from albumrec_pipeline.core.albums import (
     AlbumThresholds,
     RankingOptions,
     album_ranking_sql,
+    covers_markdown,
     score_feature_batches,
 )
 from albumrec_pipeline.core.catalog import (
@@ -32,7 +33,8 @@ from albumrec_pipeline.core.catalog import (
     register_ids,
 )
 from albumrec_pipeline.core.model_artifacts import TrainedPreferenceModel
-from albumrec_pipeline.core.previews import markdown_preview
+from albumrec_pipeline.core.plots import album_scores_figure
+from albumrec_pipeline.core.previews import figure_markdown, metadata_table, rounded
 from albumrec_pipeline.resources.dumps import CatalogEngine
 from albumrec_pipeline.storage.tables import StagedTable, TableFiles
 
@@ -42,6 +44,26 @@ SCORE_SCHEMA = pa.schema([pa.field("recording_id", pa.string()), pa.field("like_
 
 def _scratch_file(engine: CatalogEngine) -> Path:
     return Path(engine.scratch_dir) / f".staged-{uuid.uuid4().hex}.parquet"
+
+
+# The columns of the top-recommendations table on the asset's page: few, since the page's metadata
+# panel scrolls sideways for a table wider than itself (about 800 pixels on a 1920-pixel screen).
+TOP_COLUMNS = ["rank", "album_title", "album_artist", "predicted_liked_share", "mean_score"]
+# The Dagster UI shows a Markdown entry in place when it is shorter than this, else behind a click.
+INLINE_MARKDOWN_CHARS = 1000
+HISTOGRAM_BINS = 40
+
+
+def score_histogram_sql(ranking: str) -> str:
+    """Albums per bin of mean score and of predicted liked share, split by the decision: counted
+    by DuckDB, since the ranking has a row per catalog album."""
+    bins = HISTOGRAM_BINS
+    return " UNION ALL ".join(
+        f"""SELECT '{measure}' AS measure, least(floor({measure} * {bins}), {bins - 1}) / {bins} AS bin_start,
+                   {1 / bins!r} AS bin_width, recommended, count(*) AS albums
+            FROM {ranking} WHERE {measure} IS NOT NULL GROUP BY ALL"""
+        for measure in ("mean_score", "predicted_liked_share")
+    )
 
 
 class CandidateAlbumsConfig(dg.Config):
@@ -151,7 +173,7 @@ def candidate_track_features(
             "candidate_recordings": int(recordings),
             "recordings_with_features": rows,
             "recordings_with_full_features": int(complete),
-            "feature_coverage": round(rows / max(int(recordings), 1), 4),
+            "feature_coverage": rounded(rows / max(int(recordings), 1)),
         }
     )
     return StagedTable.from_path(destination)
@@ -222,7 +244,7 @@ class AlbumRecommendationConfig(dg.Config):
 @dg.asset(
     group_name=GROUP,
     kinds={"duckdb", "parquet"},
-    code_version="2",
+    code_version="3",
     automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
 )
 def album_recommendations(
@@ -232,8 +254,8 @@ def album_recommendations(
     track_scores: TableFiles,
     catalog_engine: CatalogEngine,
 ) -> StagedTable:
-    """Every candidate album (one per release group) with tracks, tracks with features, liked tracks,
-    liked share, mean score and the recommendation decision, ranked best first."""
+    """Every candidate album (one per release group) with tracks, tracks with features, the tracks the
+    network predicts liked and their share, mean score and the recommendation decision, ranked best first."""
     connection = catalog_engine.connect(candidate_albums, track_scores)
     try:
         query = album_ranking_sql(
@@ -244,22 +266,29 @@ def album_recommendations(
         )
         destination = _scratch_file(catalog_engine)
         albums = copy_to_parquet(connection, query, destination)
+        ranking = parquet_source([destination.as_posix()])
         top = connection.execute(
-            f"SELECT rank, album_title, album_artist, tracks, liked_share, mean_score "
-            f"FROM {parquet_source([destination.as_posix()])} WHERE recommended ORDER BY rank LIMIT 10"
+            f"SELECT {', '.join(TOP_COLUMNS)}, release_group_id FROM {ranking} WHERE recommended ORDER BY rank LIMIT 10"
         ).df()
-        recommended = connection.execute(
-            f"SELECT count(*) FROM {parquet_source([destination.as_posix()])} WHERE recommended"
-        ).fetchone()[0]
+        recommended = connection.execute(f"SELECT count(*) FROM {ranking} WHERE recommended").fetchone()[0]
+        histogram = connection.execute(score_histogram_sql(ranking)).df()
     finally:
         connection.close()
+    thresholds = config.thresholds()
+    covers = covers_markdown(top, max_chars=INLINE_MARKDOWN_CHARS - 1)
     context.add_output_metadata(
         {
+            "top_recommendations": metadata_table(top[TOP_COLUMNS]),
+            # Table cells show text only: covers and MusicBrainz links need Markdown, and an album
+            # the catalog made up (the demo world's) has neither, so then there is no entry at all.
+            **({"top_recommendations_covers": dg.MetadataValue.md(covers)} if covers else {}),
             "albums": albums,
             "albums_recommended": int(recommended),
             # The thresholds travel with the table, so its check judges it by the rules that made it.
-            **asdict(config.thresholds()),
-            "top_recommendations": dg.MetadataValue.md(markdown_preview(top)),
+            **asdict(thresholds),
+            "album_scores": figure_markdown(
+                album_scores_figure(histogram, thresholds.liked_song_threshold, thresholds.album_recommendation_threshold)
+            ),
         }
     )
     return StagedTable.from_path(destination)

@@ -9,6 +9,7 @@ import pandas as pd
 from pydantic import Field
 
 from albumrec_pipeline.core.mbids import MBID_PATTERN
+from albumrec_pipeline.core.previews import rounded
 
 
 
@@ -50,7 +51,7 @@ def liked_tracks_class_balance(config: ClassBalanceConfig, liked_tracks: pd.Data
         if minority >= config.min_minority_share
         else f"only {minority:.0%} of the list is the rarer label; add more {'dis' if liked_share > 0.5 else ''}liked tracks",
         metadata={"liked": int(liked_tracks["liked"].sum()), "disliked": int((liked_tracks["liked"] == 0).sum()),
-                  "liked_share": round(liked_share, 4), "min_minority_share": config.min_minority_share},
+                  "liked_share": rounded(liked_share), "min_minority_share": config.min_minority_share},
     )
 
 

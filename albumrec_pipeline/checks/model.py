@@ -1,6 +1,7 @@
-"""Check on the trained network: held-out accuracy above a floor.
+"""Checks on the trained network and its evaluation: held-out accuracy above a floor, and a
+cross-validation that is of the current list.
 
-A warning, not a gate: a weak model still ranks albums, and a small or lopsided list can hold
+Warnings, not gates: a weak model still ranks albums, and a small or lopsided list can hold
 the accuracy down without anything being broken. The figure is on the test artists, which
 neither training nor early stopping saw.
 """
@@ -8,7 +9,9 @@ neither training nor early stopping saw.
 import dagster as dg
 from pydantic import Field
 
+from albumrec_pipeline.assets.model import EVALUATED_LIST_KEY, LIKED_TRACKS, current_list_fingerprint
 from albumrec_pipeline.core.model_artifacts import TrainedPreferenceModel
+from albumrec_pipeline.core.previews import rounded
 
 
 class AccuracyFloorConfig(dg.Config):
@@ -29,11 +32,46 @@ def preference_model_accuracy_floor(
         else f"test accuracy {accuracy if accuracy is None else round(accuracy, 3)} is below {config.min_test_accuracy}; "
         "more labelled tracks (from more artists) help most",
         metadata={
-            "test_accuracy": None if accuracy is None else float(accuracy),
-            "test_roc_auc": preference_model.metrics.get("test_roc_auc"),
+            "test_accuracy": rounded(accuracy),
+            "test_roc_auc": rounded(preference_model.metrics.get("test_roc_auc")),
             "min_test_accuracy": config.min_test_accuracy,
         },
     )
 
 
-model_checks = [preference_model_accuracy_floor]
+@dg.asset_check(
+    asset="model_evaluation",
+    # Cross-validation is not rerun when the list changes (it takes minutes and feeds nothing):
+    # this check follows liked_tracks instead, so a changed list marks the old figures at once.
+    additional_deps=[LIKED_TRACKS],
+    automation_condition=dg.AutomationCondition.any_deps_updated(),
+    description="The cross-validation shown is of the current list (the one liked_tracks last read).",
+)
+def model_evaluation_of_current_list(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("model_evaluation"))
+    recorded = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    evaluated = str(recorded[EVALUATED_LIST_KEY].value) if EVALUATED_LIST_KEY in recorded else None
+    current = current_list_fingerprint(context.instance)
+    if current is None:
+        passed, problem = True, None
+    elif event is None:
+        passed, problem = False, "model_evaluation has not been materialized; materialize it to evaluate the current list"
+    elif evaluated is None:
+        passed, problem = False, "model_evaluation recorded no list, so it may be of another one; materialize it again"
+    else:
+        passed = evaluated == current
+        problem = (
+            None
+            if passed
+            else "the list (or feedback) changed after model_evaluation ran: its figures are of the earlier list; "
+            "materialize model_evaluation again"
+        )
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=problem,
+        metadata={"evaluated_list_sha256": evaluated, "current_list_sha256": current},
+    )
+
+
+model_checks = [preference_model_accuracy_floor, model_evaluation_of_current_list]

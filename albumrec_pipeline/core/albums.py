@@ -33,8 +33,8 @@ ALBUM_COLUMNS: list[str] = [
     "tracks",
     "tracks_with_features",
     "feature_coverage",
-    "liked_tracks",
-    "liked_share",
+    "predicted_liked_tracks",
+    "predicted_liked_share",
     "mean_score",
     "recommended",
     "releases_in_group",
@@ -65,7 +65,7 @@ def threshold_violations(ranking: pd.DataFrame, thresholds: AlbumThresholds) -> 
     meets = (
         (recommended["tracks"] >= thresholds.album_track_length_threshold)
         & (recommended["feature_coverage"] >= thresholds.min_feature_coverage - 1e-9)
-        & (recommended["liked_tracks"] / scored >= thresholds.album_recommendation_threshold - 1e-9)
+        & (recommended["predicted_liked_tracks"] / scored >= thresholds.album_recommendation_threshold - 1e-9)
         & (recommended["tracks_with_features"] > 0)
     )
     return recommended[~meets]
@@ -128,16 +128,16 @@ def album_ranking_sql(tracks: str, scores: str, thresholds: AlbumThresholds, opt
     """Every album (release group) on the tracklists with its scores, the decision and its rank.
 
     `tracks`: table expression with tracklist rows; `scores`: one with `recording_id`,
-    `like_probability`. Per release: tracks, tracks with a score, liked tracks, mean score.
+    `like_probability`. Per release: tracks, tracks with a score, tracks predicted liked, mean score.
     Per release group, the representative release is the official one with the most scored
     tracks, then the earliest, then the lowest id; the album's year is the group's earliest.
-    `liked_share` is over the scored tracks, since an unscored track says nothing about taste;
+    `predicted_liked_share` is over the scored tracks, since an unscored track says nothing about taste;
     `feature_coverage` says how much of the album that share stands on.
     """
     liked = float(thresholds.liked_song_threshold)
     cap = options.max_albums_per_artist
     capped = f"WHERE artist_rank <= {int(cap)}" if cap is not None else ""
-    order = "recommended DESC, liked_share DESC, mean_score DESC NULLS LAST, tracks DESC, release_id"
+    order = "recommended DESC, predicted_liked_share DESC, mean_score DESC NULLS LAST, tracks DESC, release_id"
     return f"""
         WITH per_release AS (
             SELECT t.release_id,
@@ -149,7 +149,7 @@ def album_ranking_sql(tracks: str, scores: str, thresholds: AlbumThresholds, opt
                    any_value(t.status) AS status,
                    count(*) AS tracks,
                    count(s.like_probability) AS tracks_with_features,
-                   count(*) FILTER (WHERE s.like_probability >= {liked!r}) AS liked_tracks,
+                   count(*) FILTER (WHERE s.like_probability >= {liked!r}) AS predicted_liked_tracks,
                    avg(s.like_probability) AS mean_score
             FROM {tracks} AS t
             LEFT JOIN (
@@ -172,12 +172,12 @@ def album_ranking_sql(tracks: str, scores: str, thresholds: AlbumThresholds, opt
         decided AS (
             SELECT *,
                    tracks_with_features / tracks AS feature_coverage,
-                   coalesce(liked_tracks / nullif(tracks_with_features, 0), 0.0) AS liked_share
+                   coalesce(predicted_liked_tracks / nullif(tracks_with_features, 0), 0.0) AS predicted_liked_share
             FROM albums
         ),
         judged AS (
             SELECT *,
-                   (liked_share >= {float(thresholds.album_recommendation_threshold)!r}
+                   (predicted_liked_share >= {float(thresholds.album_recommendation_threshold)!r}
                     AND tracks >= {int(thresholds.album_track_length_threshold)}
                     AND feature_coverage >= {float(thresholds.min_feature_coverage)!r}) AS recommended
             FROM decided
@@ -192,8 +192,8 @@ def album_ranking_sql(tracks: str, scores: str, thresholds: AlbumThresholds, opt
                CAST(tracks AS BIGINT) AS tracks,
                CAST(tracks_with_features AS BIGINT) AS tracks_with_features,
                CAST(feature_coverage AS DOUBLE) AS feature_coverage,
-               CAST(liked_tracks AS BIGINT) AS liked_tracks,
-               CAST(liked_share AS DOUBLE) AS liked_share,
+               CAST(predicted_liked_tracks AS BIGINT) AS predicted_liked_tracks,
+               CAST(predicted_liked_share AS DOUBLE) AS predicted_liked_share,
                CAST(mean_score AS DOUBLE) AS mean_score,
                recommended,
                CAST(releases_in_group AS BIGINT) AS releases_in_group
@@ -225,3 +225,74 @@ def summarize_albums(
         connection.close()
     albums["release_year"] = albums["release_year"].astype("Int64")
     return albums[ALBUM_COLUMNS]
+
+
+# MusicBrainz mints version-4 (random) UUIDs. The demo world mints its release-group ids as
+# version 8, RFC 9562's version for ids of one's own making, so that nothing shows cover art or
+# a MusicBrainz page for an album that does not exist.
+MADE_UP_UUID_VERSION = "8"
+COVER_ART_URL = "https://coverartarchive.org/release-group/{}/front-250"
+MUSICBRAINZ_URL = "https://musicbrainz.org/release-group/{}"
+
+
+def is_made_up_id(mbid: object) -> bool:
+    return isinstance(mbid, str) and len(mbid) == 36 and mbid[14] == MADE_UP_UUID_VERSION
+
+
+def _real_id(mbid: object) -> str | None:
+    return mbid if isinstance(mbid, str) and len(mbid) == 36 and not is_made_up_id(mbid) else None
+
+
+def cover_art_url(release_group_id: object) -> str | None:
+    """The Cover Art Archive's 250-pixel front cover of a release group (loaded by the viewer's
+    browser, never by albumrec), or None for a missing or made-up id."""
+    real = _real_id(release_group_id)
+    return None if real is None else COVER_ART_URL.format(real)
+
+
+def musicbrainz_url(release_group_id: object) -> str | None:
+    real = _real_id(release_group_id)
+    return None if real is None else MUSICBRAINZ_URL.format(real)
+
+
+def _markdown_text(value: object) -> str:
+    # Titles are free text: keep them from closing a link or splitting a table cell.
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+
+
+def albums_markdown(albums: pd.DataFrame, columns: list[str], floatfmt: str = ".2f") -> str:
+    """`columns` of `albums` as a Markdown table; albums with a real release-group id get a cover
+    thumbnail and a title linked to their MusicBrainz page. Without any real id (the demo world)
+    the table is the plain one, with no cover column."""
+    table = albums[columns].copy()
+    ids = albums["release_group_id"] if "release_group_id" in albums else pd.Series(None, index=albums.index)
+    covers = ids.map(cover_art_url)
+    if covers.isna().all():
+        return table.to_markdown(index=False, floatfmt=floatfmt)
+    if "album_title" in table:
+        pages = ids.map(musicbrainz_url)
+        table["album_title"] = [
+            _markdown_text(title) if page is None else f"[{_markdown_text(title)}]({page})"
+            for title, page in zip(table["album_title"], pages, strict=True)
+        ]
+    table.insert(0, "cover", [f"![cover]({url})" if url else "" for url in covers])
+    return table.to_markdown(index=False, floatfmt=floatfmt)
+
+
+def covers_markdown(albums: pd.DataFrame, max_chars: int | None = None) -> str | None:
+    """The albums' cover thumbnails, best first, each linked to the album's MusicBrainz page, with
+    its rank and its title as the image's text; as many as fit in `max_chars`. None when no album
+    has a real release-group id."""
+    rows = []
+    for album in albums.itertuples(index=False):
+        cover, page = cover_art_url(album.release_group_id), musicbrainz_url(album.release_group_id)
+        if cover is not None:
+            rows.append(f"| {album.rank} | [![{_markdown_text(album.album_title)}]({cover})]({page}) |")
+    if not rows:
+        return None
+    text = "| rank | cover |\n|---:|---|"
+    for row in rows:
+        if max_chars is not None and len(text) + 1 + len(row) > max_chars:
+            break
+        text += "\n" + row
+    return text

@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 
+from albumrec_pipeline.core.feature_labels import feature_label
 from albumrec_pipeline.core.network import PreferenceNet
 from albumrec_pipeline.core.scaling import base_feature
 
@@ -60,6 +61,21 @@ def input_attributions(
     return total / len(members)
 
 
+def album_lifts(
+    album_tracks: pd.DataFrame,
+    album_inputs: np.ndarray,
+    networks: PreferenceNet | list[PreferenceNet],
+    input_names: list[str],
+    training_inputs: np.ndarray,
+) -> pd.DataFrame:
+    """Per album (`release_id`, in order of first appearance) and feature (a feature's encoding
+    bins added up): the mean lift of its tracks' like-logit against an average training track."""
+    attributions = input_attributions(networks, album_inputs, training_inputs.mean(axis=0))
+    by_feature = pd.DataFrame(attributions, columns=input_names).T.groupby(lambda name: base_feature(name)).sum().T
+    by_feature["release_id"] = album_tracks["release_id"].to_numpy()
+    return by_feature.groupby("release_id", sort=False).mean()
+
+
 def explain_albums(
     album_tracks: pd.DataFrame,
     album_inputs: np.ndarray,
@@ -69,26 +85,28 @@ def explain_albums(
     liked_training_tracks: pd.DataFrame,
     liked_training_inputs: np.ndarray,
     top: int = 3,
+    lifts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Per album (`release_id`): the features that lifted its tracks most, and the liked training
-    tracks nearest to the album's average track in the network's input space ("sounds like")."""
-    attributions = input_attributions(networks, album_inputs, training_inputs.mean(axis=0))
-    by_feature = pd.DataFrame(attributions, columns=input_names).T.groupby(lambda name: base_feature(name)).sum().T
-    by_feature["release_id"] = album_tracks["release_id"].to_numpy()
-    per_album = by_feature.groupby("release_id", sort=False).mean()
+    """Per album (`release_id`): the features that lifted its tracks most, in words (`lifted_by`)
+    and by column name (`lifting_features`), and the liked training tracks nearest to the album's
+    average track in the network's input space ("sounds like"). `lifts`: `album_lifts` of the
+    same albums, when the caller has them already."""
+    per_album = album_lifts(album_tracks, album_inputs, networks, input_names, training_inputs) if lifts is None else lifts
     centroids = pd.DataFrame(album_inputs).groupby(album_tracks["release_id"].to_numpy(), sort=False).mean()
     labels = (liked_training_tracks["artist"].astype("str") + " - " + liked_training_tracks["recording_title"].fillna("?").astype("str")).to_numpy()
     rows = []
-    for release_id, lifts in per_album.iterrows():
-        strongest = lifts.sort_values(ascending=False).head(top)
+    for release_id, album in per_album.iterrows():
+        strongest = album.sort_values(ascending=False).head(top)
+        strongest = strongest[strongest > 0]
         distances = np.linalg.norm(liked_training_inputs - centroids.loc[release_id].to_numpy(), axis=1)
         nearest = np.argsort(distances)[:top]
         rows.append(
             {
                 "release_id": release_id,
-                "lifted_by": ", ".join(f"{name} (+{value:.2f})" for name, value in strongest.items() if value > 0),
+                "lifted_by": ", ".join(f"{feature_label(name)} (+{value:.2f})" for name, value in strongest.items()),
+                "lifting_features": ", ".join(strongest.index),
                 "sounds_like": "; ".join(labels[nearest]),
                 "nearest_distance": float(distances[nearest[0]]) if len(nearest) else np.nan,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["release_id", "lifted_by", "lifting_features", "sounds_like", "nearest_distance"])

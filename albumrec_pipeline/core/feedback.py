@@ -27,7 +27,7 @@ from albumrec_pipeline.core.liked_tracks import LikedTracksError, read_liked_tra
 from albumrec_pipeline.storage.atomic import atomic_write_bytes
 
 FEEDBACK_COLUMNS = ["mbid", "liked"]
-# The sensor fingerprints the inputs every 30 s; a list of any size must not be held in memory whole.
+# The sensor fingerprints the inputs every few seconds; a list of any size must not be held in memory whole.
 FINGERPRINT_CHUNK_BYTES = 1 << 20
 
 

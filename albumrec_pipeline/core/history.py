@@ -15,7 +15,7 @@ HISTORY_COLUMNS = [
     "album_title",
     "album_artist",
     "release_year",
-    "liked_share",
+    "predicted_liked_share",
     "mean_score",
     "first_recommended_on",
     "times_recommended_before",

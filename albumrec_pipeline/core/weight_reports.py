@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 import pandas as pd
 
 from albumrec_pipeline.core.feature_columns import feature_group
+from albumrec_pipeline.core.feature_labels import with_feature_labels
 from albumrec_pipeline.core.network import PreferenceNet
 from albumrec_pipeline.core.scaling import base_feature
 from albumrec_pipeline.storage.artifacts import StoredArtifact
@@ -71,6 +72,7 @@ def weight_report_tables(
     first_inputs = layer_importance[layer_importance["layer"] == 1].assign(feature=lambda t: t["input"].map(base_feature))
     first = first_inputs.groupby("feature", as_index=False, sort=False)[["mean_abs_weight", "normalized_importance"]].sum()
     first.insert(1, "group", first["feature"].map(feature_group))
+    first = with_feature_labels(first)
     first = first.sort_values("normalized_importance", ascending=False)
     first.insert(0, "rank", range(1, len(first) + 1))
     grouped = (

@@ -66,7 +66,7 @@ from albumrec_pipeline.demo.reference_figures import (
 )
 
 # Bump when the generator changes what it writes, so an old world on disk is rebuilt.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 MARKER_FILE_NAME = "demo_world.json"
 
 # How a track's style splits between artist, album and the track itself (variances sum to 1,
@@ -207,6 +207,14 @@ def _seeded_uuids(rng: np.random.Generator, count: int) -> list[str]:
     """Random-looking but reproducible version-4 UUIDs."""
     raw = rng.bytes(16 * count)
     return [str(uuid.UUID(int=int.from_bytes(raw[16 * i : 16 * i + 16], "big"), version=4)) for i in range(count)]
+
+
+def _made_up_album_ids(rng: np.random.Generator, count: int) -> list[str]:
+    """Release-group ids marked as made up: version 8 where MusicBrainz's are version 4, so that
+    albumrec shows no Cover Art Archive thumbnail or MusicBrainz link for the demo's albums
+    (`albumrec_pipeline.core.albums.is_made_up_id`). The random draws are those of
+    `_seeded_uuids`, so every other id of the world stays as it was."""
+    return [str(uuid.UUID(int=(uuid.UUID(made).int & ~(0xF << 76)) | (8 << 76))) for made in _seeded_uuids(rng, count)]
 
 
 def _labelled_track_counts(spec: DemoWorldSpec, rng: np.random.Generator) -> np.ndarray:
@@ -605,7 +613,7 @@ def _catalogue(
         artist_genre=_nearest_genre(artist_style).tolist(),
         album_artist=album_artist.tolist(),
         release_ids=release_ids,
-        release_group_ids=_seeded_uuids(id_rng, n_albums),
+        release_group_ids=_made_up_album_ids(id_rng, n_albums),
         album_titles=album_titles,
         album_dates=album_dates,
         album_sizes=album_size.tolist(),

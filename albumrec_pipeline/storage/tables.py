@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from albumrec_pipeline.core.previews import PREVIEW_ROWS, markdown_preview
+from albumrec_pipeline.core.previews import PREVIEW_ROWS, arrow_table_schema, markdown_preview
 from albumrec_pipeline.storage.atomic import parquet_errors_named, readable_by_all_the_umask_allows
 
 if TYPE_CHECKING:
@@ -102,9 +102,7 @@ class StagedTable:
     def metadata(self) -> dict[str, Any]:
         return {
             "dagster/row_count": dg.MetadataValue.int(self.rows),
-            "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(name=field.name, type=str(field.type)) for field in self.schema]
-            ),
+            "dagster/column_schema": arrow_table_schema(self.schema),
             "preview": dg.MetadataValue.md(markdown_preview(self.preview())),
         }
 
