@@ -146,8 +146,8 @@ def export_payload(
     import pyarrow.parquet as pq
 
     from albumrec_pipeline.core.playlists import (
-        DEFAULT_ALBUMS, RANKING_COLUMNS, TRACKLIST_COLUMNS, PlaylistError, in_releases, is_recommended,
-        jspf_bytes, jspf_document, playlist_tracks, ranking_csv, ranking_rows, rows_where, top_albums,
+        DEFAULT_ALBUMS, RANKING_COLUMNS, TRACKLIST_COLUMNS, PlaylistError, best_albums_playlist, jspf_bytes,
+        jspf_document, ranking_csv, ranking_rows,
     )
 
     path = warehouse / "album_recommendations.parquet"
@@ -162,18 +162,14 @@ def export_payload(
         rows = ranking_rows(ranking, include_all, count)
         what = "albums of the ranking" if include_all else "recommended albums"
         return ranking_csv(rows), f"{len(rows)} {what}, ranked, as CSV"
-    albums = top_albums(
-        rows_where(_batches_of(path, RANKING_COLUMNS), is_recommended, RANKING_COLUMNS), count or DEFAULT_ALBUMS
-    )
-    if albums.empty:
-        raise PlaylistError(f"no album in {path} is recommended, so there is no playlist to write (see albumrec top)")
     tracklists = warehouse / "candidate_albums.parquet"
     if not tracklists.exists():
         raise FileNotFoundError(f"{tracklists} does not exist: materialize candidate_albums first (make demo)")
-    tracks = playlist_tracks(
-        albums,
-        rows_where(_batches_of(tracklists, TRACKLIST_COLUMNS), in_releases(albums["release_id"]), TRACKLIST_COLUMNS),
+    albums, tracks = best_albums_playlist(
+        _batches_of(path, RANKING_COLUMNS), lambda: _batches_of(tracklists, TRACKLIST_COLUMNS), count or DEFAULT_ALBUMS
     )
+    if albums.empty:
+        raise PlaylistError(f"no album in {path} is recommended, so there is no playlist to write (see albumrec top)")
     payload = jspf_bytes(jspf_document(tracks, created))
     return payload, f"a JSPF playlist of {len(tracks)} tracks, the top {len(albums)} recommended albums"
 
@@ -184,21 +180,27 @@ def export_command(
     import datetime as dt
     from zoneinfo import ZoneInfo
 
-    from albumrec_pipeline.core.playlists import PlaylistError
+    from albumrec_pipeline.core.playlists import JSPFError, PlaylistError
     from albumrec_pipeline.settings import TIMEZONE
     from albumrec_pipeline.storage.atomic import atomic_write_bytes
 
     try:
         created = dt.datetime.now(ZoneInfo(TIMEZONE))
         payload, what = export_payload(warehouse, export_format, count, include_all, created)
-    except (FileNotFoundError, ArtifactError, PlaylistError) as error:
+    except (FileNotFoundError, ArtifactError, PlaylistError, JSPFError) as error:
         print(f"albumrec: {error}", file=sys.stderr)
         return 1
     status = ranking_status(warehouse)
     stale = "" if status is None or status.current else f"\n{status.describe()}"
     if output == "-":
-        sys.stdout.write(payload.decode("utf-8"))
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(payload.decode("utf-8"))
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # `| head` has read what it wanted and closed the pipe: that is a success, not a crash.
+            # stdout is pointed at devnull so that the interpreter's own flush at exit stays quiet.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         # The data has stdout to itself, so that it can be piped.
         print(f"wrote {what} to standard output{stale}", file=sys.stderr)
         return 0

@@ -125,6 +125,8 @@ def build_definitions(
                 target=dg.AssetSelection.all(),
                 default_status=dg.DefaultSensorStatus.RUNNING,
                 minimum_interval_seconds=60,
+                # Its runs write the model and the ranking too: the queue's one-writer rule covers them.
+                run_tags=WRITER_TAG,
             ),
         ],
         resources={

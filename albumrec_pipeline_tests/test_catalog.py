@@ -175,3 +175,26 @@ def test_the_ranking_reads_parquet_as_it_reads_dataframes(tmp_path: Path) -> Non
     from_frames = summarize_albums(tracks, scores, AlbumThresholds(), options)
     assert from_files["release_id"].tolist() == from_frames["release_id"].tolist()
     assert np.allclose(from_files["predicted_liked_share"], from_frames["predicted_liked_share"])
+
+
+def test_data_tracks_are_catalogued_but_not_candidates(tmp_path: Path) -> None:
+    enhanced = _release("enhanced", [60, 61], artist="Stranger", date="2001")
+    # Recording 62 is a video on the disc, after the audio tracks, as the serializer writes it.
+    video = dict(enhanced["media"][0]["tracks"][-1], id="track-62", position=3, number="3", title="Video")
+    video["recording"] = dict(video["recording"], id=recording_id(62), title="Video")
+    enhanced["media"][0]["data-tracks"] = [video]
+    tables = _tables(tmp_path, [enhanced])
+    catalogued = duckdb.connect().execute(f"SELECT recording_id, track_kind FROM {tables['tracks']}").df()
+    assert dict(zip(catalogued["recording_id"], catalogued["track_kind"], strict=True))[recording_id(62)] == "data"
+    candidates = _candidates(tables, [999])
+    assert candidates["recording_id"].tolist() == [recording_id(60), recording_id(61)]
+
+
+def test_tracks_ingested_before_track_kinds_were_recorded_are_all_candidates(tmp_path: Path) -> None:
+    tables = _tables(tmp_path, [_release("old-ingest", [70, 71], artist="Stranger", date="2001")])
+    without_kind = tmp_path / "old_tracks.parquet"
+    duckdb.connect().execute(
+        f"COPY (SELECT * EXCLUDE (track_kind) FROM {tables['tracks']}) TO '{without_kind.as_posix()}' (FORMAT parquet)"
+    )
+    old = dict(tables, tracks=parquet_source([without_kind.as_posix()]))
+    assert _candidates(old, [999])["recording_id"].tolist() == [recording_id(70), recording_id(71)]

@@ -155,6 +155,22 @@ def test_evaluation_of_the_current_list_passes_and_a_changed_list_warns():
         assert _evaluation_of_current_list(instance).passed
 
 
+def test_the_evaluation_names_the_list_its_dataset_came_from():
+    """A refresh that read a new list and stopped before cleaned_dataset leaves a dataset of the
+    earlier list: an evaluation of it must not claim the new list."""
+    from albumrec_pipeline.assets.model import list_behind_the_dataset
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert list_behind_the_dataset(instance) is None
+        _record(instance, "liked_tracks", **{INPUT_FINGERPRINT_KEY: "a" * 64})
+        _record(instance, "cleaned_dataset")
+        assert list_behind_the_dataset(instance) == "a" * 64
+        _record(instance, "liked_tracks", **{INPUT_FINGERPRINT_KEY: "b" * 64})
+        assert list_behind_the_dataset(instance) is None
+        _record(instance, "cleaned_dataset")
+        assert list_behind_the_dataset(instance) == "b" * 64
+
+
 def test_an_evaluation_that_recorded_no_list_warns():
     with dg.DagsterInstance.ephemeral() as instance:
         _record(instance, "liked_tracks", **{INPUT_FINGERPRINT_KEY: "a" * 64})

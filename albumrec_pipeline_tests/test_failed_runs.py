@@ -14,7 +14,6 @@ is stored, as a step that fails does. For each asset of the job in turn:
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import dagster as dg
 import numpy as np

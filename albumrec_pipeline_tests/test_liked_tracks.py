@@ -360,3 +360,18 @@ def test_a_list_of_100k_broken_rows_names_the_first_ten(tmp_path):
     rows = "".join(f"{mbid},{'yes' if index % 4 == 0 else label}\n" for index, (mbid, label) in pairs)
     with pytest.raises(LikedTracksError, match=r"rows 2, 6, 10, 14, 18, 22, 26, 30, 34, 38 and 24990 more have a 'liked' value"):
         read_liked_tracks(write(tmp_path, "mbid,liked\n" + rows))
+
+
+def test_the_list_the_environment_names_needs_no_allowed_folder(tmp_path, monkeypatch):
+    """ALBUMREC_INPUT_DIRS guards Launchpad paths; the operator's own ALBUMREC_LIKED_TRACKS is trusted."""
+    from albumrec_pipeline.core import user_files
+
+    allowed, elsewhere = tmp_path / "lists", tmp_path / "operator"
+    allowed.mkdir(), elsewhere.mkdir()
+    configured = write(elsewhere, f"mbid,liked\n{A},1\n{B},0\n")
+    other = write(elsewhere, f"mbid,liked\n{A},1\n{B},0\n", name="other.csv")
+    monkeypatch.setattr(user_files, "INPUT_DIRS", (allowed.resolve(),))
+    monkeypatch.setattr(user_files, "LIKED_TRACKS_CSV", configured)
+    assert len(read_liked_tracks(configured)) == 2
+    with pytest.raises(LikedTracksError, match="is outside the folders ALBUMREC_INPUT_DIRS allows"):
+        read_liked_tracks(other)

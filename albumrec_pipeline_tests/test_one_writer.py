@@ -22,6 +22,9 @@ def test_every_job_that_writes_the_model_or_the_ranking_carries_the_writer_tag()
         assert WRITER_TAG.items() <= defs.resolve_job_def(name).tags.items(), name
     for name in ("ingest_acousticbrainz", "ingest_musicbrainz"):
         assert not WRITER_TAG.keys() & defs.resolve_job_def(name).tags.keys(), name
+    # The automation sensor's runs write the model and the ranking as well.
+    automation = defs.resolve_sensor_def("keep_recommendations_current")
+    assert WRITER_TAG.items() <= automation.run_tags.items()
 
 
 def test_the_written_instance_config_is_the_one_tested_here(tmp_path):

@@ -13,7 +13,10 @@ import datetime as dt
 import io
 import json
 import re
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -300,3 +303,14 @@ def test_cli_without_a_ranking_says_so_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["export", "--format", "jspf", "--all", "--warehouse", str(tmp_path)])
     assert exit_info.value.code == 2 and "--all goes with --format csv" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_is_not_a_crash(searched):
+    """`albumrec export --format csv --all --output - | head`: head closes the pipe, albumrec exits 0."""
+    warehouse, _ = searched
+    command = [str(Path(sys.executable).with_name("albumrec")), "export", "--format", "csv", "--all",
+               "--warehouse", str(warehouse), "--output", "-"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader is gone before albumrec writes a byte
+    _, errors = process.communicate(timeout=120)
+    assert process.returncode == 0 and b"Traceback" not in errors, errors.decode()

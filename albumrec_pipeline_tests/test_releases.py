@@ -1,14 +1,23 @@
+from pathlib import Path
+
+import orjson
 import pytest
 
+from albumrec_pipeline.core.archives import ArchiveStream
 from albumrec_pipeline.core.releases import (
+    CATALOG_TRACK_COLUMNS,
     ReleaseDocumentError,
+    ReleaseIngestCounts,
     candidate_tracklists,
     credited_name,
+    ingest_release_archive,
     recording_metadata,
     release_track_rows,
+    release_tracks,
     tracklist_table,
     year_of,
 )
+from albumrec_pipeline.demo.dump_writer import write_tar_xz
 from albumrec_pipeline_tests.conftest import load_json
 from albumrec_pipeline_tests.factories import recording_id, release_document
 
@@ -33,10 +42,100 @@ def test_release_rows_follow_media_and_tracks():
     assert rows[0]["album_artist"] == "Band" and rows[0]["primary_type"] == "Album"
 
 
-def test_search_results_without_tracks_are_refused():
+_CREDIT = [
+    {
+        "name": "Band",
+        "joinphrase": "",
+        "artist": {"id": recording_id(999), "name": "Band", "sort-name": "Band", "disambiguation": ""},
+    }
+]
+
+
+def _serialized_track(number: int, position: int, title: str) -> dict:
+    """A track object as musicbrainz-server's JSON serializer writes it with inc=recordings+artist-credits."""
+    return {
+        "id": f"track-{number}",
+        "position": position,
+        "number": str(position),
+        "title": title,
+        "length": 200_000,
+        "artist-credit": _CREDIT,
+        "recording": {
+            "id": recording_id(number),
+            "title": title,
+            "length": 200_000,
+            "video": False,
+            "disambiguation": "",
+            "first-release-date": "2004-06-01",
+            "artist-credit": _CREDIT,
+        },
+    }
+
+
+def _medium(position: int, title: str = "", fmt: str = "CD", **lists) -> dict:
+    # `track-count` counts only the audio tracks; `tracks` and `track-offset` are left out when
+    # there are none.
+    medium = {"position": position, "title": title, "format": fmt, "format-id": f"format-{fmt}", "track-count": 0}
+    if lists.get("tracks"):
+        medium.update({"track-count": len(lists["tracks"]), "track-offset": 0, "tracks": lists["tracks"]})
+    if lists.get("pregap"):
+        medium["pregap"] = lists["pregap"]
+    if lists.get("data_tracks"):
+        medium["data-tracks"] = lists["data_tracks"]
+    return medium
+
+
+def _serialized_release() -> dict:
+    """A dump line's release: an empty DVD, an enhanced CD with a hidden pregap track and a video
+    data track, and a plain CD."""
+    document = release_document("r1", [], artist="Band", date="2004-06-01")
+    document["media"] = [
+        _medium(1, "Bonus DVD", "DVD-Video"),
+        _medium(
+            2,
+            pregap=_serialized_track(10, 0, "Hidden Intro"),
+            tracks=[_serialized_track(11, 1, "Opener"), _serialized_track(12, 2, "Closer")],
+            data_tracks=[_serialized_track(13, 3, "Opener (video)")],
+        ),
+        _medium(3, tracks=[_serialized_track(20, 1, "Side B"), _serialized_track(21, 2, "Outro")]),
+    ]
+    return document
+
+
+def test_serialized_release_keeps_pregap_audio_and_data_tracks():
+    rows = release_tracks(_serialized_release())
+    assert [(r["medium_position"], r["track_position"], r["recording_id"], r["track_kind"]) for r in rows] == [
+        (2, 0, recording_id(10), "pregap"),
+        (2, 1, recording_id(11), "audio"),
+        (2, 2, recording_id(12), "audio"),
+        (2, 3, recording_id(13), "data"),
+        (3, 1, recording_id(20), "audio"),
+        (3, 2, recording_id(21), "audio"),
+    ]
+    assert rows[0]["recording_title"] == "Hidden Intro" and rows[0]["recording_artist"] == "Band"
+    tracklist = release_track_rows(_serialized_release())
+    assert [row["recording_id"] for row in tracklist] == [row["recording_id"] for row in rows]
+
+
+def test_a_medium_without_tracks_no_longer_drops_the_release(tmp_path: Path):
+    line = orjson.dumps(_serialized_release()) + b"\n"
+    archive = write_tar_xz(tmp_path / "release.tar.xz", [("mbdump/release", line)])
+    batches: dict[str, list] = {"releases": [], "tracks": []}
+    counts = ingest_release_archive(ArchiveStream(archive), lambda name, batch: batches[name].append(batch), ReleaseIngestCounts())
+    assert (counts.releases, counts.tracks, counts.unusable, counts.problems) == (1, 6, 0, [])
+    tracks = batches["tracks"][0].to_pandas()
+    assert list(tracks.columns) == CATALOG_TRACK_COLUMNS
+    assert 1 not in set(tracks["medium_position"])
+    # Only trackless media: the release stays, with no tracks to rank.
+    empty = release_document("r2", [])
+    empty["media"] = [_medium(1)]
+    assert release_track_rows(empty) == []
+
+
+def test_search_hits_that_only_count_tracks_are_refused():
     document = release_document("r1", [recording_id(1)])
-    document["media"][0].pop("tracks")
-    with pytest.raises(ReleaseDocumentError, match="r1"):
+    document["media"] = [{"format": "CD", "disc-count": 1, "track-count": 12}]
+    with pytest.raises(ReleaseDocumentError, match="r1.*not a tracklist"):
         release_track_rows(document)
 
 

@@ -307,6 +307,21 @@ def test_a_list_chosen_in_the_launchpad_is_not_overridden_by_the_variable(defs, 
         assert changed.run_requests[0].run_config["ops"]["liked_tracks"]["config"]["csv_path"] == str(chosen)
 
 
+def test_a_list_named_from_the_home_folder_is_read_and_watched(defs, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "mine.csv").write_text(_list_text())
+    (tmp_path / "feedback.csv").write_text(LIST_HEADER + f"{recording_id(99)},1\n")
+    sensor = _sensor(defs)
+    with dg.DagsterInstance.ephemeral() as instance:
+        _materialize_liked_tracks(instance, tmp_path / "warehouse", "~/mine.csv", "~/feedback.csv")
+        metadata = instance.get_latest_materialization_event(dg.AssetKey("liked_tracks")).asset_materialization.metadata
+        assert metadata["source"].value == str(tmp_path / "mine.csv")
+        assert metadata["recordings_added_by_feedback"].value == 1  # the feedback file was read, not skipped
+        (tmp_path / "mine.csv").write_text(_list_text(flip_last=True))
+        changed, _ = _tick(defs, sensor, instance, None)
+        assert changed.run_requests[0].run_config["ops"]["liked_tracks"]["config"]["csv_path"] == str(tmp_path / "mine.csv")
+
+
 def test_going_back_to_an_earlier_list_is_a_change(defs, tmp_path):
     """Liked, then disliked, then liked again: the files return to an earlier state, and the model
     (trained on the one before) must still learn it. Requests carry no run key, which the daemon

@@ -45,6 +45,7 @@ the values set in code (the contact, a mirror's URL) instead of adding to them.
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -67,6 +68,7 @@ from albumrec_pipeline.core.feature_dumps import (
 from albumrec_pipeline.core.feedback import apply_feedback, input_fingerprint, read_feedback
 from albumrec_pipeline.core.liked_tracks import read_liked_tracks
 from albumrec_pipeline.core.previews import rounded
+from albumrec_pipeline.core.user_files import checked_user_path
 from albumrec_pipeline.core.releases import (
     CATALOG_TRACK_SCHEMA,
     RELEASE_SCHEMA,
@@ -507,15 +509,21 @@ class LikedTracksConfig(dg.Config):
 def liked_tracks(context: dg.AssetExecutionContext, config: LikedTracksConfig) -> pd.DataFrame:
     """The listener's liked (1) and disliked (0) recordings with their feedback on recommendations
     applied, validated: UUIDs, 0/1 labels, no conflicts."""
-    # Read (and so vetted: see core.user_files) before anything else touches the paths.
-    listed = read_liked_tracks(config.csv_path)
-    merged = apply_feedback(listed, read_feedback(config.feedback_csv_path))
-    fingerprint = input_fingerprint(config.csv_path, config.feedback_csv_path)
+    # One spelling of each path (`~` expanded) for reading, hashing, the metadata and the sensor.
+    list_path, feedback_path = Path(config.csv_path).expanduser(), Path(config.feedback_csv_path).expanduser()
+    # Vetted (core.user_files) before anything touches them; hashed before they are read, so that
+    # an edit saved while this runs is a change the sensor still sees.
+    for path in (list_path, feedback_path):
+        if path is list_path or path.exists():
+            checked_user_path(path, "the liked list" if path is list_path else "the feedback file")
+    fingerprint = input_fingerprint(list_path, feedback_path)
+    listed = read_liked_tracks(list_path)
+    merged = apply_feedback(listed, read_feedback(feedback_path))
     table = merged.table
     context.add_output_metadata(
         {
-            "source": dg.MetadataValue.path(config.csv_path),
-            "feedback": dg.MetadataValue.path(config.feedback_csv_path),
+            "source": dg.MetadataValue.path(str(list_path)),
+            "feedback": dg.MetadataValue.path(str(feedback_path)),
             # What the parser repaired: rows read, empty rows skipped, repeated recordings dropped.
             **{f"list_{name}": count for name, count in listed.attrs.get("liked_list", {}).items()},
             "recordings_added_by_feedback": merged.added,

@@ -28,6 +28,7 @@ from albumrec_pipeline.core.weight_reports import WeightReports, weight_report_t
 
 GROUP = "model"
 LIKED_TRACKS = dg.AssetKey("liked_tracks")
+CLEANED_DATASET = dg.AssetKey("cleaned_dataset")
 # model_evaluation's metadata: the fingerprint of the list (and feedback) it cross-validated.
 EVALUATED_LIST_KEY = "evaluated_list_sha256"
 
@@ -39,6 +40,19 @@ def current_list_fingerprint(instance: dg.DagsterInstance) -> str | None:
     recorded = event.asset_materialization.metadata if event and event.asset_materialization else {}
     fingerprint = recorded.get(INPUT_FINGERPRINT_KEY)
     return None if fingerprint is None else str(fingerprint.value)
+
+
+def list_behind_the_dataset(instance: dg.DagsterInstance) -> str | None:
+    """The fingerprint of the list the latest cleaned_dataset derives from: the latest liked_tracks
+    materialization's, when cleaned_dataset was materialized after it. None when the list was read
+    again since (a refresh that stopped before cleaned_dataset): the dataset is of an earlier list."""
+    # Storage ids order the events strictly; two timestamps can be equal.
+    latest = {key: instance.fetch_materializations(key, limit=1).records for key in (LIKED_TRACKS, CLEANED_DATASET)}
+    if not latest[CLEANED_DATASET] or not latest[LIKED_TRACKS]:
+        return None
+    if latest[CLEANED_DATASET][0].storage_id < latest[LIKED_TRACKS][0].storage_id:
+        return None
+    return current_list_fingerprint(instance)
 
 
 class SplitConfig(dg.Config):
@@ -279,7 +293,7 @@ def model_evaluation(
     report = evaluation_report(result)
     importance = with_feature_labels(report.tables["permutation_importance"])
     report.tables["permutation_importance"] = importance
-    evaluated_list = current_list_fingerprint(context.instance)
+    evaluated_list = list_behind_the_dataset(context.instance)
     context.add_output_metadata(
         {
             "summary": metadata_table(report.tables["summary"]),

@@ -18,12 +18,8 @@ from albumrec_pipeline.core.playlists import (
     RANKING_COLUMNS,
     TRACKLIST_COLUMNS,
     AlbumPlaylist,
-    in_releases,
-    is_recommended,
+    best_albums_playlist,
     jspf_document,
-    playlist_tracks,
-    rows_where,
-    top_albums,
     validate_jspf,
 )
 from albumrec_pipeline.core.previews import markdown_preview
@@ -67,14 +63,11 @@ def album_playlist(
     position), on the edition the ranking judged: one row per track here, and the JSPF file
     ListenBrainz imports in `album_playlist/playlist.jspf`."""
     ranking = _columns_checked(album_recommendations, RANKING_COLUMNS, "album_recommendations")
-    recommended = rows_where(ranking.iter_batches(BATCH_ROWS, RANKING_COLUMNS), is_recommended, RANKING_COLUMNS)
-    albums = top_albums(recommended, config.albums)
     tracklists = _columns_checked(candidate_albums, TRACKLIST_COLUMNS, "candidate_albums")
-    tracks = playlist_tracks(
-        albums,
-        rows_where(
-            tracklists.iter_batches(BATCH_ROWS, TRACKLIST_COLUMNS), in_releases(albums["release_id"]), TRACKLIST_COLUMNS
-        ),
+    albums, tracks = best_albums_playlist(
+        ranking.iter_batches(BATCH_ROWS, RANKING_COLUMNS),
+        lambda: tracklists.iter_batches(BATCH_ROWS, TRACKLIST_COLUMNS),
+        config.albums,
     )
     if albums.empty:
         context.log.warning("no album is recommended: the playlist is empty")

@@ -202,6 +202,10 @@ def candidate_tracklists_sql(releases: str, tracks: str, labelled: str, options:
             "(SELECT coalesce(list(DISTINCT artist_id), []::VARCHAR[]) FROM labelled_artists))"
         )
     selected = ", ".join(f"r.{c}" if c in _RELEASE_SIDE else f"t.{c}" for c in TRACK_COLUMNS)
+    # Data tracks (video, software on an enhanced CD) are catalogued but are no part of the album
+    # a listener hears: they neither count as its tracks nor lower its feature coverage. Tables
+    # ingested before track_kind existed lack the column: BY NAME gives them NULL (audio).
+    tracks = f"(SELECT * FROM {tracks} UNION ALL BY NAME SELECT NULL::VARCHAR AS track_kind WHERE false)"
     return f"""
         WITH labelled_tracks AS (
             SELECT t.release_id, t.recording_artist_ids
@@ -223,6 +227,7 @@ def candidate_tracklists_sql(releases: str, tracks: str, labelled: str, options:
         )
         SELECT DISTINCT ON (t.release_id, t.medium_position, t.track_position) {selected}
         FROM {tracks} AS t JOIN candidates AS r ON r.release_id = t.release_id
+        WHERE t.track_kind IS DISTINCT FROM 'data'
         ORDER BY t.release_id, t.medium_position, t.track_position
     """
 

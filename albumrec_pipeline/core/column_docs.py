@@ -85,6 +85,7 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "secondary_types": "Release-group secondary types, ';'-separated (Compilation, Live, Remix, ...); empty when none.",
     "medium_position": "Disc number of the track within the release.",
     "track_position": "Track number within its disc.",
+    "track_kind": "audio, pregap (the hidden track before track 1) or data (video or software, left out of the album search).",
     "submission_offset": "Which AcousticBrainz submission of the recording this is (0 = first); the lowest one is used.",
     "artist": "Artist of the track (AcousticBrainz tag or MusicBrainz credit).",
     "genre": "Genre tag of the submitted file, if it had one (not a classifier output).",

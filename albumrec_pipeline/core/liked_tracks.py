@@ -309,6 +309,12 @@ def read_liked_tracks(path: str | Path, only_adds: bool = False, max_bytes: int 
         data = read_user_file(path, "the 'mbid,liked' CSV", max_bytes)
     except UserFileError as error:
         raise LikedTracksError(f"{error}; point the liked_tracks asset's config at your 'mbid,liked' CSV") from None
+    return parse_liked_tracks(path, data, only_adds)
+
+
+def parse_liked_tracks(path: str | Path, data: bytes, only_adds: bool = False) -> pd.DataFrame:
+    """Validate the bytes of a list already read from `path` (named in the errors)."""
+    path = Path(path)
     text = _decoded(path, data)
     if not text.strip():
         raise LikedTracksError(f"{path}: the file is empty; it needs a header 'mbid,liked' and one line per recording")

@@ -42,7 +42,7 @@ from upath import UPath
 
 from albumrec_pipeline.core.liked_tracks import (
     LikedTracksError,
-    read_liked_tracks,
+    parse_liked_tracks,
     validate_liked_tracks,
 )
 from albumrec_pipeline.core.mbids import MBID_PATTERN
@@ -373,11 +373,14 @@ def merge_into_file(imported: ImportedFeedback, who: str, target: Path, output: 
                 f"{target}: no such list to merge into; leave out --merge-into to write a new list"
             )
         try:
-            existing_bytes = read_user_file(target, "the 'mbid,liked' CSV")
+            # The listener's own command, run with their rights: ALBUMREC_INPUT_DIRS, which guards the
+            # Launchpad, does not apply (as for the export zip).
+            existing_bytes = read_user_file(target, "the 'mbid,liked' CSV", allowed_dirs=())
         except UserFileError as error:
             raise LikedTracksError(str(error)) from None
-        # One label, or none yet, is fine before the merge; the merged list must have both.
-        existing = read_liked_tracks(target, only_adds=True)
+        # One label, or none yet, is fine before the merge; the merged list must have both. The
+        # bytes read above are parsed, so the list merged is the list checked.
+        existing = parse_liked_tracks(target, existing_bytes, only_adds=True)
         merged = merge_into_list(existing_bytes, existing, imported.table, str(destination))
         if merged.added.empty and destination == target:
             wrote = f"nothing to add to {target}"

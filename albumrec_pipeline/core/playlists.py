@@ -276,6 +276,21 @@ def in_releases(release_ids: Iterable[str]) -> Callable[[pa.RecordBatch], pa.Arr
     return lambda batch: pc.fill_null(pc.is_in(batch.column("release_id"), value_set=wanted), False)
 
 
+def best_albums_playlist(
+    ranking_batches: Iterable[pa.RecordBatch],
+    tracklist_batches: Callable[[], Iterable[pa.RecordBatch]],
+    count: int | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the top `count` recommended albums, their tracks in album order), from the ranking and the
+    candidate tracklists read batch by batch (`RANKING_COLUMNS`, `TRACKLIST_COLUMNS`). The
+    tracklists are read only when some album is recommended."""
+    albums = top_albums(rows_where(ranking_batches, is_recommended, RANKING_COLUMNS), count)
+    if albums.empty:
+        return albums, playlist_tracks(albums, pd.DataFrame(columns=TRACKLIST_COLUMNS))
+    wanted = in_releases(albums["release_id"])
+    return albums, playlist_tracks(albums, rows_where(tracklist_batches(), wanted, TRACKLIST_COLUMNS))
+
+
 @dataclass
 class AlbumPlaylist(StoredArtifact):
     """The playlist table (the summary, `<base>/album_playlist.parquet`) and its JSPF file

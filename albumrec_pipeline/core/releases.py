@@ -2,7 +2,9 @@
 
 A release document is what WS/2 returns for `release/<id>?inc=recordings+artist-credits+
 release-groups` and what each line of the MusicBrainz JSON dump's `mbdump/release` holds:
-`media[].tracks[].recording`, `artist-credit`, `release-group`, `date`.
+`media[].tracks[].recording`, `artist-credit`, `release-group`, `date`. A medium may also carry a
+`pregap` (one track, position 0) and `data-tracks` (positions after the audio tracks), and it has
+no `tracks` key at all when it has no audio tracks.
 
 The dump is read into two tables: `releases` (one row per release: ids, title, credit, date,
 status, types) and `tracks` (one row per track: release, position, recording). A tracklist row
@@ -62,7 +64,17 @@ CATALOG_TRACK_COLUMNS: list[str] = [
     "recording_artist",
     "recording_artist_ids",
     "recording_year",
+    "track_kind",
 ]
+# `track_kind` of a track row. Data tracks (enhanced-CD video or computer data) are catalogued
+# like any other recording, but they should not count toward an album's `tracks` in the ranking:
+# they are rarely music, AcousticBrainz almost never has features for them, so counting them
+# would pad short albums past the track-count threshold while lowering their feature coverage.
+# The pregap is a hidden audio track and counts. Excluding data tracks is left to the catalog
+# queries (`track_kind IS DISTINCT FROM 'data'`, which also keeps rows of partitions written
+# before the column existed); `TRACK_COLUMNS` stays as it was so those older partitions and the
+# live tracklists keep the same shape.
+AUDIO_TRACK, PREGAP_TRACK, DATA_TRACK = "audio", "pregap", "data"
 _INTEGER_COLUMNS = {"release_year", "release_group_year", "recording_year", "medium_position", "track_position"}
 
 
@@ -149,8 +161,41 @@ def release_record(release: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _medium_tracks(medium: Any, release_id: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """A medium's track objects with their kind, in position order: pregap, audio tracks, data tracks."""
+    if not isinstance(medium, Mapping):
+        raise ReleaseDocumentError(f"release {release_id}: a medium is not a JSON object")
+    where = f"release {release_id}: medium {medium.get('position')}"
+    pregap = medium.get("pregap")
+    audio = medium.get("tracks")
+    data = medium.get("data-tracks")
+    if pregap is not None and not isinstance(pregap, Mapping):
+        raise ReleaseDocumentError(f"{where}: 'pregap' is not a track object")
+    for key, value in (("tracks", audio), ("data-tracks", data)):
+        if value is not None and not isinstance(value, list):
+            raise ReleaseDocumentError(f"{where}: '{key}' is not a list")
+    if audio is None and pregap is None and not data:
+        # The serializer leaves `tracks` out of a medium without tracks, and then also says
+        # `track-count` 0. A positive count with no tracks is a document that lists only how
+        # many there are (a search hit, a lookup without inc=recordings): not a tracklist.
+        count = medium.get("track-count")
+        if isinstance(count, int) and count > 0:
+            raise ReleaseDocumentError(f"{where}: {count} tracks counted but none listed: not a tracklist")
+    kinds = [(PREGAP_TRACK, pregap)] if pregap is not None else []
+    kinds += [(AUDIO_TRACK, track) for track in audio or []]
+    kinds += [(DATA_TRACK, track) for track in data or []]
+    for _, track in kinds:
+        if not isinstance(track, Mapping):
+            raise ReleaseDocumentError(f"{where}: a track is not a JSON object")
+    return kinds
+
+
 def release_tracks(release: Mapping[str, Any], record: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The `tracks` rows of a release document, in medium and track order."""
+    """The `tracks` rows of a release document, in medium and track order.
+
+    Every recording of a medium is a row, the pregap and data tracks included (`track_kind` says
+    which); a medium without tracks adds none and leaves the release and its other media alone.
+    """
     record = record or release_record(release)
     release_id = record["release_id"]
     media = release.get("media")
@@ -158,11 +203,7 @@ def release_tracks(release: Mapping[str, Any], record: Mapping[str, Any] | None 
         raise ReleaseDocumentError(f"release {release_id}: needs a 'media' list")
     rows = []
     for medium in media:
-        tracks = medium.get("tracks") if isinstance(medium, Mapping) else None
-        if tracks is None:
-            # Search results carry "track" (singular) and no recordings: not a tracklist.
-            raise ReleaseDocumentError(f"release {release_id}: medium without 'tracks'")
-        for track in tracks:
+        for kind, track in _medium_tracks(medium, release_id):
             recording = track.get("recording") or {}
             recording_id = recording.get("id")
             if not isinstance(recording_id, str):
@@ -178,6 +219,7 @@ def release_tracks(release: Mapping[str, Any], record: Mapping[str, Any] | None 
                     "recording_artist": credited_name(credit) or record["album_artist"],
                     "recording_artist_ids": credited_artist_ids(credit) or record["album_artist_ids"],
                     "recording_year": year_of(recording.get("first-release-date")) or record["release_year"],
+                    "track_kind": kind,
                 }
             )
     return rows

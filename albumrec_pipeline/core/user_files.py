@@ -7,7 +7,8 @@ to the UI can read. So before a byte is read:
 * the path is resolved (symlinks included) and refused when it lies under `/proc`, `/sys` or
   `/dev`: `/proc/self/environ` holds the process's environment, secrets included;
 * it must be a regular file (not a folder, a FIFO that would block the run, or a device);
-* with `ALBUMREC_INPUT_DIRS` set, it must lie inside one of those folders;
+* with `ALBUMREC_INPUT_DIRS` set, it must lie inside one of those folders, unless it is the list
+  or feedback file the environment names (the operator's choice, not a Launchpad user's);
 * it must be no larger than the size cap (`ALBUMREC_MAX_INPUT_MB`, 64 MB by default): the size
   is taken from the open file, and reading stops one byte past the cap, so a file that grows
   while it is read (or a sparse file of terabytes) cannot exhaust memory either.
@@ -21,7 +22,14 @@ import os
 import stat
 from pathlib import Path
 
-from albumrec_pipeline.settings import INPUT_DIRS, INPUT_DIRS_ENV_VAR, MAX_INPUT_BYTES, MAX_INPUT_MB_ENV_VAR
+from albumrec_pipeline.settings import (
+    FEEDBACK_CSV,
+    INPUT_DIRS,
+    INPUT_DIRS_ENV_VAR,
+    LIKED_TRACKS_CSV,
+    MAX_INPUT_BYTES,
+    MAX_INPUT_MB_ENV_VAR,
+)
 
 # Pseudo-filesystems whose "files" are the kernel's view of processes and devices, never a list.
 SYSTEM_FOLDERS = (Path("/proc"), Path("/sys"), Path("/dev"))
@@ -45,7 +53,10 @@ def checked_user_path(
     if any(_inside(resolved, folder) for folder in SYSTEM_FOLDERS):
         raise UserFileError(f"{given}: is a system file (under /proc, /sys or /dev); {what} must be a plain file of yours")
     allowed = INPUT_DIRS if allowed_dirs is None else allowed_dirs
-    if allowed and not any(_inside(resolved, folder) for folder in allowed):
+    # The files the environment names (ALBUMREC_LIKED_TRACKS, ALBUMREC_FEEDBACK) are the operator's
+    # choice, not a Launchpad user's: they need no allow-listed folder.
+    configured = {configured_path.resolve() for configured_path in (LIKED_TRACKS_CSV, FEEDBACK_CSV)}
+    if allowed and resolved not in configured and not any(_inside(resolved, folder) for folder in allowed):
         raise UserFileError(
             f"{given}: is outside the folders {INPUT_DIRS_ENV_VAR} allows ({os.pathsep.join(map(str, allowed))}); "
             f"put {what} in one of them"
