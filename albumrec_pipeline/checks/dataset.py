@@ -1,4 +1,5 @@
-"""Checks on the training table: complete critical fields, and artists never split across parts.
+"""Checks on the training data: a list that can teach a taste, complete critical fields, and
+artists never split across parts.
 
 An artist whose tracks sit in both train and test would make the held-out figures measure
 artist recognition again, which the artist-grouped split exists to prevent.
@@ -6,8 +7,11 @@ artist recognition again, which the artist-grouped split exists to prevent.
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from albumrec_pipeline.core.feature_columns import LABEL_COLUMN, encoded_feature_columns
+from albumrec_pipeline.core.learnability import LearnabilityFloors, learnability
+from albumrec_pipeline.core.previews import rounded
 
 # What the model and the split read: every encoded feature, the label and the artist.
 REQUIRED_COLUMNS = [*encoded_feature_columns(), LABEL_COLUMN, "artist", "split"]
@@ -43,4 +47,40 @@ def cleaned_dataset_artists_split_apart(cleaned_dataset: pd.DataFrame) -> dg.Ass
     )
 
 
-dataset_checks = [cleaned_dataset_complete, cleaned_dataset_artists_split_apart]
+
+class LearnabilityConfig(dg.Config):
+    min_recordings: int = Field(default=60, description="Fewest labelled recordings with features to train on.")
+    min_artists_per_label: int = Field(
+        default=5, description="Fewest artists among the liked recordings, and among the disliked ones."
+    )
+    min_found_share: float = Field(
+        default=0.5, description="Fewest share of the listed recordings that must have AcousticBrainz features."
+    )
+
+
+@dg.asset_check(
+    asset="raw_track_features",
+    blocking=True,
+    additional_ins={"liked_tracks": dg.AssetIn("liked_tracks")},
+    description="Enough of the list has features, from enough artists, to learn a taste: otherwise nothing is "
+    "trained and the last good model and ranking stay.",
+)
+def raw_track_features_enough_to_learn(
+    config: LearnabilityConfig, raw_track_features: pd.DataFrame, liked_tracks: pd.DataFrame
+) -> dg.AssetCheckResult:
+    floors = LearnabilityFloors(config.min_recordings, config.min_artists_per_label, config.min_found_share)
+    judged = learnability(liked_tracks, raw_track_features, floors)
+    return dg.AssetCheckResult(
+        passed=not judged.problems,
+        description="; ".join(judged.problems) or None,
+        metadata={
+            "recordings_listed": judged.listed,
+            "recordings_with_features": judged.found,
+            "share_with_features": rounded(judged.found_share),
+            "artists_liked": judged.liked_artists,
+            "artists_disliked": judged.disliked_artists,
+        },
+    )
+
+
+dataset_checks = [raw_track_features_enough_to_learn, cleaned_dataset_complete, cleaned_dataset_artists_split_apart]
