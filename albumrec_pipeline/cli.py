@@ -46,7 +46,7 @@ except SettingsError as error:
 else:
     _SETTINGS_ERROR = None
 from albumrec_pipeline.storage.artifacts import ArtifactError
-from albumrec_pipeline.storage.atomic import parquet_columns, parquet_errors_named, read_parquet, require_columns
+from albumrec_pipeline.storage.atomic import parquet_errors_named, read_parquet, require_columns, require_table_columns
 from albumrec_pipeline.storage.freshness import ranking_status
 
 SHOWN_COLUMNS = ["rank", "album_title", "album_artist", "release_year", "tracks", "tracks_with_features", "predicted_liked_tracks", "predicted_liked_share", "mean_score"]
@@ -83,7 +83,7 @@ def _read_columns(path: UPath, columns: list[str]):
     asset to materialize again (Arrow would read a missing column as no column at all)."""
     from albumrec_pipeline.storage.tables import TableFiles
 
-    require_columns(path, parquet_columns(path), columns)
+    require_table_columns(path, columns)
     with parquet_errors_named(path):
         return TableFiles((path,)).read(columns)
 
@@ -132,7 +132,7 @@ def _batches_of(path: UPath, columns: list[str]):
     names the asset to materialize again."""
     import pyarrow.parquet as pq
 
-    require_columns(path, parquet_columns(path), columns)
+    require_table_columns(path, columns)
     with path.open("rb") as handle, parquet_errors_named(path):
         yield from pq.ParquetFile(handle).iter_batches(batch_size=100_000, columns=columns)
 
@@ -154,7 +154,7 @@ def export_payload(
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: materialize album_recommendations first (make demo)")
     if export_format == "csv":
-        require_columns(path, parquet_columns(path), ["rank", "recommended"])
+        require_table_columns(path, ["rank", "recommended"])
         with path.open("rb") as handle, parquet_errors_named(path):
             table = pq.read_table(handle)
         # Nullable integers, so that a year reads 1994 in the CSV and not 1994.0 beside a blank.

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from albumrec_pipeline.core.enriched_csv import EnrichedCsvError, read_enriched_csv
-from albumrec_pipeline.core.explanations import explain_albums, input_attributions, permutation_importance
+from albumrec_pipeline.core.explanations import album_lifts, explain_albums, input_attributions, permutation_importance
 from albumrec_pipeline.core.feature_columns import RAW_TRACK_COLUMNS
 from albumrec_pipeline.core.network import PreferenceNet
 
@@ -41,7 +41,8 @@ def test_album_explanations_name_lifting_features_and_nearest_liked_tracks():
     liked_inputs = np.array([[1.0, 0.0, 0.0, 0.0], [-5.0, 0.0, 0.0, 0.0]])
     tracks = pd.DataFrame({"release_id": ["r1", "r1"]})
     album_inputs = np.array([[1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
-    explanations = explain_albums(tracks, album_inputs, network, names, training, liked, liked_inputs, top=1)
+    lifts = album_lifts(tracks, album_inputs, network, names, training)
+    explanations = explain_albums(tracks, album_inputs, lifts, liked, liked_inputs, top=1)
     row = explanations.iloc[0]
     assert row["release_id"] == "r1"
     # In words, with the column name kept beside them; bpm's two encoding bins count as one feature.

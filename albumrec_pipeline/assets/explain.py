@@ -74,13 +74,11 @@ def album_explanations(
     explanations = explain_albums(
         tracks[["release_id"]],
         album_inputs,
-        networks,
-        input_names,
-        training_inputs,
+        lifts,
         liked[["artist", "recording_title"]],
-        scaler.transform(liked),
+        # The liked rows' inputs among those just scaled (the scaling works row by row).
+        training_inputs[(known[LABEL_COLUMN] == 1).to_numpy()],
         top=config.reasons,
-        lifts=lifts,
     )
     table = top.drop(columns="recommended").merge(explanations, on="release_id", how="inner")
     pictured = table.head(PICTURED_ALBUMS)

@@ -513,9 +513,9 @@ def liked_tracks(context: dg.AssetExecutionContext, config: LikedTracksConfig) -
     list_path, feedback_path = Path(config.csv_path).expanduser(), Path(config.feedback_csv_path).expanduser()
     # Vetted (core.user_files) before anything touches them; hashed before they are read, so that
     # an edit saved while this runs is a change the sensor still sees.
-    for path in (list_path, feedback_path):
-        if path is list_path or path.exists():
-            checked_user_path(path, "the liked list" if path is list_path else "the feedback file")
+    checked_user_path(list_path, "the liked list")
+    if feedback_path.exists():  # a missing feedback file is no feedback yet
+        checked_user_path(feedback_path, "the feedback file")
     fingerprint = input_fingerprint(list_path, feedback_path)
     listed = read_liked_tracks(list_path)
     merged = apply_feedback(listed, read_feedback(feedback_path))

@@ -12,9 +12,9 @@ from albumrec_pipeline.core.dataset import SPLITS, clean_dataset
 from albumrec_pipeline.core.evaluation import ORIGINAL_RECIPE, NetworkRecipe, cross_validate_table, evaluation_report
 from albumrec_pipeline.core.evaluation_report import EvaluationReport
 from albumrec_pipeline.core.feature_columns import LABEL_COLUMN, encoded_feature_columns
+from albumrec_pipeline.core.feature_labels import GROUP_LABELS, group_label, with_feature_labels
 from albumrec_pipeline.core.feature_sets import feature_set_columns
 from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel, dataset_digest
-from albumrec_pipeline.core.feature_labels import GROUP_LABELS, group_label, with_feature_labels
 from albumrec_pipeline.core.plots import (
     calibration_figure,
     fold_loss_curves_figure,
@@ -25,6 +25,7 @@ from albumrec_pipeline.core.plots import (
 from albumrec_pipeline.core.previews import figure_markdown, metadata_table, rounded
 from albumrec_pipeline.core.training import TrainingSettings, classification_metrics, fit_preference_network
 from albumrec_pipeline.core.weight_reports import WeightReports, weight_report_tables
+from albumrec_pipeline.recorded import latest_metadata
 
 GROUP = "model"
 LIKED_TRACKS = dg.AssetKey("liked_tracks")
@@ -36,9 +37,7 @@ EVALUATED_LIST_KEY = "evaluated_list_sha256"
 def current_list_fingerprint(instance: dg.DagsterInstance) -> str | None:
     """The fingerprint the latest liked_tracks materialization recorded of the list and feedback it
     read, or None when there is none (never materialized, or by an albumrec that did not record it)."""
-    event = instance.get_latest_materialization_event(LIKED_TRACKS)
-    recorded = event.asset_materialization.metadata if event and event.asset_materialization else {}
-    fingerprint = recorded.get(INPUT_FINGERPRINT_KEY)
+    fingerprint = (latest_metadata(instance, LIKED_TRACKS) or {}).get(INPUT_FINGERPRINT_KEY)
     return None if fingerprint is None else str(fingerprint.value)
 
 

@@ -24,7 +24,7 @@ from albumrec_pipeline.core.playlists import (
 )
 from albumrec_pipeline.core.previews import markdown_preview
 from albumrec_pipeline.settings import TIMEZONE
-from albumrec_pipeline.storage.atomic import parquet_columns, require_columns
+from albumrec_pipeline.storage.atomic import require_table_columns
 from albumrec_pipeline.storage.tables import TableFiles
 
 GROUP = "recommend"
@@ -43,7 +43,7 @@ class AlbumPlaylistConfig(dg.Config):
 def _columns_checked(files: TableFiles, columns: list[str], asset: str) -> TableFiles:
     # A table of another shape would otherwise fail deep inside Arrow with a bare KeyError.
     for path in files.paths:
-        require_columns(path, parquet_columns(path, asset), columns, asset)
+        require_table_columns(path, columns, asset)
     return files
 
 

@@ -12,6 +12,7 @@ from pydantic import Field
 from albumrec_pipeline.assets.model import EVALUATED_LIST_KEY, LIKED_TRACKS, current_list_fingerprint
 from albumrec_pipeline.core.model_artifacts import TrainedPreferenceModel
 from albumrec_pipeline.core.previews import rounded
+from albumrec_pipeline.recorded import latest_metadata
 
 
 class AccuracyFloorConfig(dg.Config):
@@ -48,13 +49,12 @@ def preference_model_accuracy_floor(
     description="The cross-validation shown is of the current list (the one liked_tracks last read).",
 )
 def model_evaluation_of_current_list(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    event = context.instance.get_latest_materialization_event(dg.AssetKey("model_evaluation"))
-    recorded = event.asset_materialization.metadata if event and event.asset_materialization else {}
-    evaluated = str(recorded[EVALUATED_LIST_KEY].value) if EVALUATED_LIST_KEY in recorded else None
+    recorded = latest_metadata(context.instance, "model_evaluation")
+    evaluated = str(recorded[EVALUATED_LIST_KEY].value) if recorded and EVALUATED_LIST_KEY in recorded else None
     current = current_list_fingerprint(context.instance)
     if current is None:
         passed, problem = True, None
-    elif event is None:
+    elif recorded is None:
         passed, problem = False, "model_evaluation has not been materialized; materialize it to evaluate the current list"
     elif evaluated is None:
         passed, problem = False, "model_evaluation recorded no list, so it may be of another one; materialize it again"

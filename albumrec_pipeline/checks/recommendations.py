@@ -4,6 +4,7 @@ thresholds the run used (read from the materialization's own metadata)."""
 import dagster as dg
 
 from albumrec_pipeline.core.albums import AlbumThresholds, threshold_violations
+from albumrec_pipeline.recorded import latest_metadata
 from albumrec_pipeline.storage.tables import TableFiles
 
 ASSET = dg.AssetKey("album_recommendations")
@@ -25,8 +26,7 @@ def album_recommendations_not_empty(album_recommendations: TableFiles) -> dg.Ass
 def album_recommendations_respect_thresholds(
     context: dg.AssetCheckExecutionContext, album_recommendations: TableFiles
 ) -> dg.AssetCheckResult:
-    event = context.instance.get_latest_materialization_event(ASSET)
-    recorded = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    recorded = latest_metadata(context.instance, ASSET) or {}
     names = AlbumThresholds.__dataclass_fields__
     missing = [name for name in names if name not in recorded]
     if missing:

@@ -79,23 +79,18 @@ def album_lifts(
 def explain_albums(
     album_tracks: pd.DataFrame,
     album_inputs: np.ndarray,
-    networks: PreferenceNet | list[PreferenceNet],
-    input_names: list[str],
-    training_inputs: np.ndarray,
+    lifts: pd.DataFrame,
     liked_training_tracks: pd.DataFrame,
     liked_training_inputs: np.ndarray,
     top: int = 3,
-    lifts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Per album (`release_id`): the features that lifted its tracks most, in words (`lifted_by`)
-    and by column name (`lifting_features`), and the liked training tracks nearest to the album's
-    average track in the network's input space ("sounds like"). `lifts`: `album_lifts` of the
-    same albums, when the caller has them already."""
-    per_album = album_lifts(album_tracks, album_inputs, networks, input_names, training_inputs) if lifts is None else lifts
+    """Per album (`release_id`): the features that lifted its tracks most (`lifts`, from
+    `album_lifts`), in words (`lifted_by`) and by column name (`lifting_features`), and the liked
+    training tracks nearest to the album's average track in the network's input space ("sounds like")."""
     centroids = pd.DataFrame(album_inputs).groupby(album_tracks["release_id"].to_numpy(), sort=False).mean()
     labels = (liked_training_tracks["artist"].astype("str") + " - " + liked_training_tracks["recording_title"].fillna("?").astype("str")).to_numpy()
     rows = []
-    for release_id, album in per_album.iterrows():
+    for release_id, album in lifts.iterrows():
         strongest = album.sort_values(ascending=False).head(top)
         strongest = strongest[strongest > 0]
         distances = np.linalg.norm(liked_training_inputs - centroids.loc[release_id].to_numpy(), axis=1)

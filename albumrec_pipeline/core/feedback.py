@@ -15,15 +15,14 @@ listener's later word.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from filelock import FileLock
 from upath import UPath
 
 from albumrec_pipeline.core.liked_tracks import LikedTracksError, read_liked_tracks
+from albumrec_pipeline.core.user_files import is_read_only, lock_beside
 from albumrec_pipeline.storage.atomic import atomic_write_bytes
 
 FEEDBACK_COLUMNS = ["mbid", "liked"]
@@ -73,16 +72,14 @@ def record_feedback(path: str | Path, recording_ids: list[str], liked: bool) -> 
     its folder cannot be written.
     """
     path = Path(path)
-    lock = FileLock(path.with_name(path.name + ".lock"))
+    lock = lock_beside(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except OSError as error:
         raise _not_writable(path, error) from error
     try:
-        if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222):
-            # The rename would replace it all the same (the folder allows it), and root ignores the
-            # bits: a file its owner made read-only is refused here rather than silently replaced.
+        if is_read_only(path):
             raise FeedbackNotWritableError(f"{path} cannot be written: it is read-only")
         current = read_feedback(path)
         marked = pd.DataFrame({"mbid": [mbid.strip().lower() for mbid in recording_ids], "liked": int(liked)})

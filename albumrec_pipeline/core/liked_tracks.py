@@ -80,8 +80,6 @@ def _normalised_columns(frame: pd.DataFrame) -> list[str]:
 # What a header row may look like for an error to repeat it: a few short, printable names.
 _HEADER_NAME = re.compile(r"[\w .()#/+-]{1,32}")
 _MOST_HEADER_NAMES = 12
-
-
 _MOST_DIGITS_IN_A_NAME = 3
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import zipfile
 import zlib
@@ -37,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from filelock import FileLock
 from upath import UPath
 
 from albumrec_pipeline.core.liked_tracks import (
@@ -49,6 +47,8 @@ from albumrec_pipeline.core.mbids import MBID_PATTERN
 from albumrec_pipeline.core.user_files import (
     UserFileError,
     checked_user_path,
+    is_read_only,
+    lock_beside,
     read_user_file,
 )
 from albumrec_pipeline.settings import MAX_INPUT_BYTES, MAX_INPUT_MB_ENV_VAR
@@ -330,8 +330,7 @@ def _refuse_unusable(imported: ImportedFeedback, who: str) -> None:
 
 
 def _writable(path: Path) -> None:
-    if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222):
-        # The rename would replace it all the same (the folder allows it): refuse instead.
+    if is_read_only(path):
         raise ListenBrainzImportError(f"{path} cannot be written: it is read-only")
 
 
@@ -362,7 +361,7 @@ def merge_into_file(imported: ImportedFeedback, who: str, target: Path, output: 
     """
     _refuse_unusable(imported, who)
     destination = output or target
-    lock = FileLock(target.with_name(target.name + ".lock"))
+    lock = lock_beside(target)
     try:
         lock.acquire()
     except OSError as error:

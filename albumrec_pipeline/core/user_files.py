@@ -22,6 +22,8 @@ import os
 import stat
 from pathlib import Path
 
+from filelock import FileLock
+
 from albumrec_pipeline.settings import (
     FEEDBACK_CSV,
     INPUT_DIRS,
@@ -42,6 +44,17 @@ class UserFileError(ValueError):
 
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
+
+
+def lock_beside(path: Path) -> FileLock:
+    """The lock that commands rewriting the user's file `path` take turns on: `<file>.lock` beside it."""
+    return FileLock(path.with_name(path.name + ".lock"))
+
+
+def is_read_only(path: Path) -> bool:
+    """Whether an existing file is marked read-only. A rewrite by rename would replace it all the
+    same (the folder allows it), and root ignores the bits: callers refuse it rather than replace it."""
+    return path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222)
 
 
 def checked_user_path(

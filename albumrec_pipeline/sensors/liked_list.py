@@ -27,6 +27,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 from albumrec_pipeline.assets.ingest import FEEDBACK_SETTING_KEY, INPUT_FINGERPRINT_KEY, LIST_SETTING_KEY
 from albumrec_pipeline.core.feedback import input_fingerprint
+from albumrec_pipeline.recorded import latest_metadata
 from albumrec_pipeline.settings import read_liked_list_paths
 
 LIKED_TRACKS = dg.AssetKey("liked_tracks")
@@ -47,11 +48,8 @@ class RecordedInputs:
 
 def recorded_inputs(instance: dg.DagsterInstance) -> RecordedInputs | None:
     """The latest liked_tracks materialization's inputs, or None when there is none."""
-    event = instance.get_latest_materialization_event(LIKED_TRACKS)
-    if event is None or event.asset_materialization is None:
-        return None
-    metadata = event.asset_materialization.metadata
-    if not all(key in metadata for key in (INPUT_FINGERPRINT_KEY, "source", "feedback")):
+    metadata = latest_metadata(instance, LIKED_TRACKS)
+    if metadata is None or not all(key in metadata for key in (INPUT_FINGERPRINT_KEY, "source", "feedback")):
         return None
     settings = None
     if LIST_SETTING_KEY in metadata and FEEDBACK_SETTING_KEY in metadata:

@@ -297,6 +297,11 @@ def require_columns(path: UPath, present: Iterable[str], needed: Iterable[str], 
         )
 
 
+def require_table_columns(path: UPath, needed: Iterable[str], asset: str | None = None) -> None:
+    """`require_columns` against the columns the file at `path` holds, read from its footer only."""
+    require_columns(path, parquet_columns(path, asset), needed, asset)
+
+
 def read_parquet(path: UPath, asset: str | None = None, partition: str | None = None) -> pd.DataFrame:
     """The table at `path`; a document stored with it is in `frame.attrs[DOCUMENT_KEY]`.
 
