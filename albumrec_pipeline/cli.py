@@ -315,8 +315,11 @@ def _instance_and_locations() -> dict[str, str]:
     }
 
 
-def _run_recommend_albums(locations: dict[str, str], evaluation: bool | None) -> bool:
-    """recommend_albums in this process: without model_evaluation (False), it alone (None), or all (True)."""
+def _run_recommend_albums(locations: dict[str, str], evaluation: bool | None, log=print) -> bool:
+    """recommend_albums in this process: without model_evaluation (False), it alone (None), or all (True).
+
+    A blocking check that stopped the run is said in its own words (what to do), which the run's
+    log otherwise names only by the check's name."""
     import dagster as dg
 
     from albumrec_pipeline.definitions import QUIET_CONSOLE, job_named, reconstructable_job
@@ -330,6 +333,9 @@ def _run_recommend_albums(locations: dict[str, str], evaluation: bool | None) ->
         result = dg.execute_job(
             job, instance, run_config={**QUIET_CONSOLE, **EXECUTORS["in_process"]}, asset_selection=sorted(selection)
         )
+        for check in result.get_asset_check_evaluations():
+            if not check.passed and check.blocking and check.description:
+                log(f"albumrec: {check.asset_key.to_user_string()} did not pass {check.check_name}: {check.description}")
     return result.success
 
 
@@ -341,7 +347,7 @@ def materialize(workers: int, executor: str = "multiprocess", log=print, evaluat
         log(f"albumrec: {len(failed)} archive(s) failed to ingest ({', '.join(failed)}); see their runs' logs")
         return 1
     log(f"ingested in {time.perf_counter() - started:.1f} s; materializing recommend_albums ...")
-    if not _run_recommend_albums(locations, evaluation):
+    if not _run_recommend_albums(locations, evaluation, log):
         log("albumrec: recommend_albums failed; see the run's log above")
         return 1
     log(
@@ -358,7 +364,7 @@ def evaluate(log=print) -> int:
     locations = _instance_and_locations()
     started = time.perf_counter()
     log("cross-validating the network and its baselines by artist (model_evaluation) ...")
-    if not _run_recommend_albums(locations, None):
+    if not _run_recommend_albums(locations, None, log):
         log("albumrec: model_evaluation failed; see the run's log above")
         return 1
     path = UPath(locations["warehouse"]) / f"{EVALUATION_ASSET}.parquet"
