@@ -47,7 +47,7 @@ else:
     _SETTINGS_ERROR = None
 from albumrec_pipeline.storage.artifacts import ArtifactError
 from albumrec_pipeline.storage.atomic import parquet_errors_named, read_parquet, require_columns, require_table_columns
-from albumrec_pipeline.storage.freshness import ranking_status
+from albumrec_pipeline.storage.freshness import latest_refusal, ranking_status
 
 SHOWN_COLUMNS = ["rank", "album_title", "album_artist", "release_year", "tracks", "tracks_with_features", "predicted_liked_tracks", "predicted_liked_share", "mean_score"]
 # Minutes of cross-validation on real lists: materialized on request (`albumrec evaluate`).
@@ -63,7 +63,11 @@ def top_albums_text(warehouse: UPath, count: int, markdown: bool = False) -> str
     (which the reader's viewer loads, not albumrec) for albums with real MusicBrainz ids."""
     path = warehouse / "album_recommendations.parquet"
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: materialize album_recommendations first (make demo)")
+        refused = latest_refusal(warehouse)
+        raise FileNotFoundError(
+            f"{path} does not exist: materialize album_recommendations first (make demo)"
+            + ("" if refused is None else f". The latest attempt to train a model was refused: {refused[1]}")
+        )
     albums = read_parquet(path)
     require_columns(path, albums.columns, ["recommended", *SHOWN_COLUMNS, *(["release_group_id"] if markdown else [])])
     recommended = albums[albums["recommended"]]
@@ -336,6 +340,11 @@ def _run_recommend_albums(locations: dict[str, str], evaluation: bool | None, lo
         for check in result.get_asset_check_evaluations():
             if not check.passed and check.blocking and check.description:
                 log(f"albumrec: {check.asset_key.to_user_string()} did not pass {check.check_name}: {check.description}")
+        # A step that refused its result (dg.Failure, e.g. preference_model's guard) says why in its description.
+        for failure in result.get_step_failure_events():
+            refused = failure.step_failure_data.user_failure_data
+            if refused is not None and refused.description:
+                log(f"albumrec: {failure.step_key} stopped: {refused.description}")
     return result.success
 
 

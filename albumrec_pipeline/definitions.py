@@ -1,7 +1,9 @@
 """The one Definitions object of the albumrec code location.
 
 Jobs: `ingest_acousticbrainz` and `ingest_musicbrainz` turn one dump archive (one partition)
-per run into catalog tables; `recommend_albums` materializes everything else, from the
+per run into catalog tables, and `ingest_musicbrainz_release_group_tags` and
+`ingest_musicbrainz_artist_tags` do the same for the MusicBrainz dump's optional
+`release-group.tar.xz` and `artist.tar.xz` (no partitions when they are absent); `recommend_albums` materializes everything else, from the
 listener's list to the ranked albums (`albumrec materialize` runs all three in order);
 `refresh_from_liked_list` is what the liked-list sensor runs when the list or the feedback
 changes; `album_search` re-ranks the catalog and records the day's recommendations, on the
@@ -21,7 +23,14 @@ import dagster as dg
 from albumrec_pipeline.assets import explain, history, ingest, model, playlist, recommend
 from albumrec_pipeline.checks import ALL_CHECKS
 from albumrec_pipeline.instance_config import WRITER_TAG
-from albumrec_pipeline.resources.dumps import CatalogEngine, DumpArchives, acousticbrainz_archives, musicbrainz_archives
+from albumrec_pipeline.core.musicbrainz_tags import ARTIST, RELEASE_GROUP, TAG_ARCHIVES
+from albumrec_pipeline.resources.dumps import (
+    CatalogEngine,
+    DumpArchives,
+    acousticbrainz_archives,
+    musicbrainz_archives,
+    musicbrainz_tag_archives,
+)
 from albumrec_pipeline.resources.source_selection import live_partitions, source_kind, source_resources
 from albumrec_pipeline.schedules.album_search import build_album_search_schedule
 from albumrec_pipeline.sensors.liked_list import build_liked_list_sensor
@@ -36,7 +45,12 @@ from albumrec_pipeline.storage.parquet_io_manager import ParquetWarehouse
 if TYPE_CHECKING:
     from dagster._core.definitions.reconstruct import ReconstructableJob
 
-INGEST_JOBS = ("ingest_acousticbrainz", "ingest_musicbrainz")
+# One job per kind of archive: a job's partitions are those of one partitions definition.
+TAG_INGEST_JOBS = {
+    RELEASE_GROUP: "ingest_musicbrainz_release_group_tags",
+    ARTIST: "ingest_musicbrainz_artist_tags",
+}
+INGEST_JOBS = ("ingest_acousticbrainz", "ingest_musicbrainz", *TAG_INGEST_JOBS.values())
 # A listener's refresh or search is a chain of steps of seconds each: in one process they do not
 # each pay for starting Python and importing torch (about 4 s a step on 2 cores). An archive of
 # the real dumps is minutes of work, in a process of its own. Either is a Launchpad choice.
@@ -67,6 +81,13 @@ def build_definitions(
     musicbrainz_partitions = dg.StaticPartitionsDefinition([*musicbrainz_archives(musicbrainz_dumps), *live])
     acousticbrainz_archive = ingest.acousticbrainz_archive_assets(acousticbrainz_partitions)
     musicbrainz_archive = ingest.musicbrainz_archive_assets(musicbrainz_partitions)
+    # Optional archives: without them these tables have no partitions and the tags come from the releases.
+    tag_archives = [
+        ingest.musicbrainz_tag_archive_asset(
+            entity, dg.StaticPartitionsDefinition([*musicbrainz_tag_archives(musicbrainz_dumps, entity)])
+        )
+        for entity in TAG_ARCHIVES
+    ]
     unpartitioned = dg.load_assets_from_modules([ingest, model, recommend, explain, playlist])
 
     ingest_acousticbrainz = dg.define_asset_job(
@@ -83,6 +104,16 @@ def build_definitions(
         executor_def=dg.multi_or_in_process_executor,
         config={**QUIET_CONSOLE, **STEP_PROCESSES},
     )
+    ingest_tags = [
+        dg.define_asset_job(
+            TAG_INGEST_JOBS[entity],
+            selection=dg.AssetSelection.assets(assets),
+            description=f"Read the MusicBrainz JSON dump's {entity}.tar.xz (a partition) into the {entity} tag table.",
+            executor_def=dg.multi_or_in_process_executor,
+            config={**QUIET_CONSOLE, **STEP_PROCESSES},
+        )
+        for entity, assets in zip(TAG_ARCHIVES, tag_archives)
+    ]
     recommend_albums = dg.define_asset_job(
         "recommend_albums",
         tags=WRITER_TAG,
@@ -113,9 +144,11 @@ def build_definitions(
     return dg.Definitions(
         # What the jobs below default to, for the runs the automation sensor starts too.
         executor=dg.in_process_executor,
-        assets=[acousticbrainz_archive, musicbrainz_archive, *unpartitioned, history.recommendation_history],
+        assets=[acousticbrainz_archive, musicbrainz_archive, *tag_archives, *unpartitioned, history.recommendation_history],
         asset_checks=ALL_CHECKS,
-        jobs=[ingest_acousticbrainz, ingest_musicbrainz, recommend_albums, refresh_from_liked_list, album_search],
+        jobs=[
+            ingest_acousticbrainz, ingest_musicbrainz, *ingest_tags, recommend_albums, refresh_from_liked_list, album_search,
+        ],
         schedules=[build_album_search_schedule(album_search)],
         sensors=[
             build_liked_list_sensor(refresh_from_liked_list),

@@ -7,7 +7,11 @@
 
 `rows` is a DataFrame of raw feature rows with the columns of the original project's enriched
 CSV (`mbid, danceable, genre_dortmund_alternative, ..., mfcc_13, release_year, ...`); extra
-columns are ignored. The result holds one like-probability per row, in row order.
+columns are ignored. A model with genre-tag inputs also reads the `genre` text column (and
+`musicbrainz_tags` when present; empty values mean "no tags"). The result holds one
+like-probability per row, in row order; when the rows have an `artist` column, each is pooled with
+the same artist's other rows as the pipeline pools them (`pool_by_artist=False` for the network's
+own score).
 Rows or models whose feature schema does not match are refused with `FeatureSchemaError`;
 artifacts of another artifact format version, or native files that are not the ones their
 summary was written with, with an `ArtifactError` (see `core.model_artifacts` for what is
@@ -23,6 +27,8 @@ import pandas as pd
 from upath import UPath
 
 from albumrec_pipeline.core.dataset import encode_columns, raw_columns_for
+from albumrec_pipeline.core.evaluation import pool_by_artist
+from albumrec_pipeline.core.tags import FILE_GENRE_COLUMN
 from albumrec_pipeline.core.feature_columns import CATEGORICAL_VOCABULARIES
 from albumrec_pipeline.core.model_artifacts import (
     ArtifactVersionWarning,
@@ -48,14 +54,15 @@ class TasteModel:
 
     @property
     def required_columns(self) -> list[str]:
-        return raw_columns_for(self.scaler.feature_columns)
+        text = [FILE_GENRE_COLUMN] if self.scaler.tags is not None else []
+        return raw_columns_for(self.scaler.feature_columns) + text
 
     def check_rows(self, rows: pd.DataFrame) -> None:
         """Raise FeatureSchemaError naming what is wrong: missing columns, non-numbers, unknown keys."""
         missing = [column for column in self.required_columns if column not in rows.columns]
         if missing:
             raise FeatureSchemaError(f"rows lack {len(missing)} feature column(s) the model reads: {missing[:8]}")
-        for column in self.required_columns:
+        for column in raw_columns_for(self.scaler.feature_columns):
             values = rows[column]
             if column in CATEGORICAL_VOCABULARIES:
                 unknown = ~values.isin(CATEGORICAL_VOCABULARIES[column])
@@ -68,14 +75,20 @@ class TasteModel:
                 positions = np.flatnonzero(unknown.to_numpy())[:5].tolist()
                 raise FeatureSchemaError(f"column {column!r} has {problem} at row positions {positions}")
 
-    def like_probability(self, rows: pd.DataFrame) -> np.ndarray:
+    def like_probability(self, rows: pd.DataFrame, pool_by_artist: bool = True) -> np.ndarray:
         self.check_rows(rows)
         numeric = rows.copy()
-        for column in self.required_columns:
+        for column in raw_columns_for(self.scaler.feature_columns):
             if column not in CATEGORICAL_VOCABULARIES:
                 numeric[column] = pd.to_numeric(numeric[column])
-        encoded = encode_columns(numeric, self.scaler.feature_columns)
-        return self.model.like_probability(self.scaler.transform(encoded)).astype("float64")
+        encoded = encode_columns(numeric, self.scaler.feature_columns, with_tag_text=self.scaler.tags is not None)
+        own = self.model.like_probability(self.scaler.transform(encoded)).astype("float64")
+        if not pool_by_artist or "artist" not in rows:
+            return own
+        return _pooled(own, rows["artist"].to_numpy(), self.model.artist_pooling)
+
+
+_pooled = pool_by_artist
 
 
 def load_taste_model(warehouse: str | UPath = WAREHOUSE_DIR, from_joblib: bool = False) -> TasteModel:

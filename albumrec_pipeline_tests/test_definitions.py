@@ -3,9 +3,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from albumrec_pipeline.definitions import build_definitions, defs
+from albumrec_pipeline.definitions import INGEST_JOBS, build_definitions, defs
 
-CATALOG_TABLES = {"acousticbrainz_lowlevel", "acousticbrainz_highlevel", "musicbrainz_releases", "musicbrainz_tracks"}
+TAG_TABLES = {"musicbrainz_release_group_tags", "musicbrainz_artist_tags"}
+CATALOG_TABLES = {
+    "acousticbrainz_lowlevel", "acousticbrainz_highlevel", "musicbrainz_releases", "musicbrainz_tracks",
+} | TAG_TABLES
 EXPECTED_GROUPS = {
     "ingest": {"liked_tracks", "raw_track_features"} | CATALOG_TABLES,
     "model": {"cleaned_dataset", "feature_scaler", "preference_model", "weight_reports"},
@@ -41,7 +44,8 @@ def test_lineage_runs_from_features_to_recommendations():
     network_inputs = {key.to_user_string() for key in graph.get(dg.AssetKey("preference_model")).parent_keys}
     assert network_inputs == {"cleaned_dataset", "feature_scaler"}
     features = {key.to_user_string() for key in graph.get(dg.AssetKey("candidate_track_features")).parent_keys}
-    assert features == {"candidate_albums", "acousticbrainz_lowlevel", "acousticbrainz_highlevel"}
+    # The catalog's MusicBrainz tables give the candidates their MusicBrainz tags.
+    assert features == {"candidate_albums"} | CATALOG_TABLES
     labelled = {key.to_user_string() for key in graph.get(dg.AssetKey("raw_track_features")).parent_keys}
     assert labelled == {"liked_tracks"} | CATALOG_TABLES
 
@@ -54,7 +58,7 @@ def test_jobs_split_partitioned_ingest_from_the_rest():
     search = {key.to_user_string() for key in defs.resolve_job_def("album_search").asset_layer.selected_asset_keys}
     assert "recommendation_history" in search and not search & (CATALOG_TABLES | {"preference_model", "liked_tracks"})
     ingested = set()
-    for name in ("ingest_acousticbrainz", "ingest_musicbrainz"):
+    for name in INGEST_JOBS:
         ingested |= {key.to_user_string() for key in defs.resolve_job_def(name).asset_layer.selected_asset_keys}
     assert ingested == CATALOG_TABLES
 
@@ -73,6 +77,10 @@ def test_partitions_are_the_archives_in_the_dump_folders(tmp_path):
         "acousticbrainz-lowlevel-json-20220623-0",
     ]
     assert built.resolve_job_def("ingest_musicbrainz").partitions_def.get_partition_keys() == ["release"]
+    assert built.resolve_job_def("ingest_musicbrainz_release_group_tags").partitions_def.get_partition_keys() == [
+        "release-group"
+    ]
+    assert built.resolve_job_def("ingest_musicbrainz_artist_tags").partitions_def.get_partition_keys() == ["artist"]
 
 
 def test_the_instance_the_makefile_writes_limits_each_pool_to_one_step(tmp_path):
@@ -95,6 +103,6 @@ def test_a_listeners_jobs_run_in_one_process_and_ingest_in_step_processes():
     search = defs.resolve_job_def("album_search")
     day = search.partitioned_config.get_run_config_for_partition_key("2026-11-20")
     assert "in_process" in dg.validate_run_config(search, day)["execution"]["multi_or_in_process_executor"]
-    for name in ("ingest_acousticbrainz", "ingest_musicbrainz"):
+    for name in INGEST_JOBS:
         resolved = dg.validate_run_config(defs.resolve_job_def(name), {})
         assert "multiprocess" in resolved["execution"]["multi_or_in_process_executor"], name

@@ -61,7 +61,7 @@ def test_every_asset_is_written(materialized):
 def test_schemas(materialized):
     world, _, tables, _, _ = materialized
     assert list(tables["liked_tracks"].columns) == ["mbid", "liked"]
-    assert list(tables["raw_track_features"].columns) == RAW_TRACK_COLUMNS + ["liked"]
+    assert list(tables["raw_track_features"].columns) == RAW_TRACK_COLUMNS + ["musicbrainz_tags", "liked"]
     cleaned = tables["cleaned_dataset"]
     assert set(encoded_feature_columns()) <= set(cleaned.columns)
     assert set(cleaned["split"]) == {"train", "validation", "test"}

@@ -103,9 +103,9 @@ def test_cross_validation_ensembles_predict_through_the_pipeline_model():
     assert isinstance(ensemble.model, TrainedPreferenceModel)
     assert len(ensemble.networks) == 3 and ensemble.model.feature_columns == ["a", "b", "c"]
     # The ensemble's probability is the mean of its members', each reading the fold's scaling.
-    scaled = torch.as_tensor(ensemble.scaler.transform(features), dtype=torch.float32)
+    scaled = torch.as_tensor(ensemble.scaler.transform(table[["a", "b", "c"]]), dtype=torch.float32)
     members = [network.like_probability(scaled).numpy() for network in ensemble.networks]
     np.testing.assert_allclose(ensemble.like_probability(features), np.mean(members, axis=0), rtol=1e-6)
     assert not np.allclose(members[0], members[1])
     with pytest.raises(FeatureSchemaError):
-        ensemble.model.like_probability(ensemble.scaler.transform(features)[:, :2])
+        ensemble.model.like_probability(ensemble.scaler.transform(table[["a", "b", "c"]])[:, :2])

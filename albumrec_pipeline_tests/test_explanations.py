@@ -106,6 +106,8 @@ def test_raw_track_features_can_come_from_an_enriched_csv(tmp_path):
     )
     assert result.success
     table = pd.read_parquet(tmp_path / "warehouse" / "raw_track_features.parquet")
-    assert list(table.columns) == RAW_TRACK_COLUMNS + ["liked"]
+    # The enriched CSV has no MusicBrainz tags: the column is there, empty.
+    assert list(table.columns) == RAW_TRACK_COLUMNS + ["musicbrainz_tags", "liked"]
+    assert table["musicbrainz_tags"].isna().all()
     assert table.set_index("mbid")["recording_title"].to_dict()["56eed245-33c6-4121-b66d-0456338f691b"] == "Song 1"
     assert table["liked"].tolist() == [0, 1]

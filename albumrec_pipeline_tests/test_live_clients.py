@@ -458,8 +458,9 @@ def test_candidate_discovery_checks_coverage_before_any_lookup(live: Live, world
     # recordings, not the sparse one.
     lookups = [r.path.rsplit("/", 1)[1] for r in live.musicbrainz_server.requests_to("/ws/2/release/")]
     assert lookups == [keep["id"], gone["id"], keep_too["id"]]
+    # The lookup is a line of the JSON dump, genres and tags (with their votes) included.
     assert live.musicbrainz_server.requests_to("/ws/2/release/")[0].args["inc"] == (
-        "recordings artist-credits release-groups"
+        "recordings artist-credits release-groups genres tags"
     )
     coverage = [ids_in(r) for r in live.acousticbrainz_server.log]
     # One bulk request per album examined, none for the album holding labelled recordings.

@@ -22,6 +22,7 @@ from albumrec_pipeline.assets.ingest import (
     acousticbrainz_archive_assets,
     liked_tracks,
     musicbrainz_archive_assets,
+    musicbrainz_tag_archive_asset,
     raw_track_features,
 )
 from albumrec_pipeline.assets.model import cleaned_dataset, feature_scaler, preference_model
@@ -39,7 +40,9 @@ from albumrec_pipeline.resources.dumps import (
     DumpArchives,
     acousticbrainz_archives,
     musicbrainz_archives,
+    musicbrainz_tag_archives,
 )
+from albumrec_pipeline.core.musicbrainz_tags import TAG_ARCHIVES
 from albumrec_pipeline.resources.feature_sources import IngestedReleaseCatalog, IngestedTrackFeatures
 from albumrec_pipeline.resources.musicbrainz_api import MusicBrainzApiCatalog
 from albumrec_pipeline.resources.source_selection import LIVE_PARTITION, LIVE_SERVICES_POOL, SOURCE_ENV_VAR, live_partitions
@@ -128,6 +131,13 @@ class LivePath:
             dg.StaticPartitionsDefinition(self.acousticbrainz_keys + live)
         )
         self.musicbrainz = musicbrainz_archive_assets(dg.StaticPartitionsDefinition(self.musicbrainz_keys + live))
+        # The optional tag archives: none here, so no partitions (the tags come from the releases).
+        self.tag_archives = [
+            musicbrainz_tag_archive_asset(
+                entity, dg.StaticPartitionsDefinition(list(musicbrainz_tag_archives(musicbrainz_dumps, entity)))
+            )
+            for entity in TAG_ARCHIVES
+        ]
 
     def ingest(self, assets: dg.AssetsDefinition, partition: str) -> dg.ExecuteInProcessResult:
         # Both multi-assets are given: the AcousticBrainz one reads the MusicBrainz tracks.
@@ -148,7 +158,7 @@ class LivePath:
             "preference_model": {"config": {"epochs": 120, "ensemble_size": 1, "evaluate_every": 5}},
         }
         return dg.materialize(
-            [self.musicbrainz, self.acousticbrainz, *unpartitioned],
+            [self.musicbrainz, self.acousticbrainz, *self.tag_archives, *unpartitioned],
             selection=unpartitioned,
             resources=self.resources,
             run_config=dg.RunConfig(ops),

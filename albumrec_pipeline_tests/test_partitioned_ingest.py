@@ -37,11 +37,15 @@ def test_partitions_run_in_parallel_on_the_multiprocess_executor(world_paths, tm
     acousticbrainz.mkdir()
     archive = next(paths.acousticbrainz_dumps.glob("acousticbrainz-highlevel-json-*.tar.zst"))
     shutil.copy(archive, acousticbrainz)
+    # The release archive alone of the MusicBrainz dump (the tag archives are optional).
+    musicbrainz = tmp_path / "musicbrainz"
+    musicbrainz.mkdir()
+    shutil.copy(paths.release_archive, musicbrainz)
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    locations = _locations(acousticbrainz, paths.musicbrainz_dumps, tmp_path)
+    locations = _locations(acousticbrainz, musicbrainz, tmp_path)
 
     lines = []
     assert run_ingest(locations, workers=2, executor="multiprocess", log=lines.append) == []

@@ -123,9 +123,12 @@ def test_the_explanations_are_an_inline_table_in_words(materialized):
     explanations = metadata["explanations"]
     assert isinstance(explanations, dg.TableMetadataValue)
     assert [column.name for column in explanations.schema.columns] == [
-        "rank", "album_title", "album_artist", "lifted_by", "sounds_like"
+        "rank", "album_title", "album_artist", "genres", "lifted_by", "sounds_like"
     ]
     table = materialized.tables["album_explanations"]
+    # The genres most of an album's tracks share, in words: "Folk Rock, Americana: 9 of 11 tracks".
+    named = table["genres"][table["genres"].str.len() > 0]
+    assert len(named) and named.str.fullmatch(r"[^:]+: \d+ of \d+ tracks").all()
     assert [record.data["album_title"] for record in explanations.records] == table["album_title"].head(10).tolist()
     assert (table["lifted_by"].str.len() > 0).any()
     # The text is in words ("rock (Rosamerica genre model) (+0.22)"); the column names stay beside it.

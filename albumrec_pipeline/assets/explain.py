@@ -11,9 +11,11 @@ from albumrec_pipeline.core.dataset import encode_columns, raw_columns_for
 from albumrec_pipeline.core.explanations import album_lifts, explain_albums
 from albumrec_pipeline.core.feature_columns import LABEL_COLUMN
 from albumrec_pipeline.core.feature_labels import feature_label
+from albumrec_pipeline.core.feature_sets import complete_rows
 from albumrec_pipeline.core.model_artifacts import TrainedPreferenceModel
 from albumrec_pipeline.core.plots import album_lifts_figure
 from albumrec_pipeline.core.previews import figure_markdown, metadata_table
+from albumrec_pipeline.core.tags import album_genres
 from albumrec_pipeline.resources.dumps import CatalogEngine
 from albumrec_pipeline.storage.tables import TableFiles
 
@@ -64,9 +66,9 @@ def album_explanations(
     finally:
         connection.close()
     tracks = fill_missing_years(tracks, scaler).dropna(subset=raw_columns_for(scaler.feature_columns))
-    known = cleaned_dataset[cleaned_dataset["split"] != "test"]
+    known = cleaned_dataset[(cleaned_dataset["split"] != "test") & complete_rows(cleaned_dataset, scaler.feature_columns)]
     liked = known[known[LABEL_COLUMN] == 1]
-    album_inputs = scaler.transform(encode_columns(tracks, scaler.feature_columns))
+    album_inputs = scaler.transform(encode_columns(tracks, scaler.feature_columns, with_tag_text=scaler.tags is not None))
     networks = preference_model.networks
     input_names = preference_model.input_names or preference_model.feature_columns
     training_inputs = scaler.transform(known)
@@ -81,9 +83,14 @@ def album_explanations(
         top=config.reasons,
     )
     table = top.drop(columns="recommended").merge(explanations, on="release_id", how="inner")
+    # The genres most of the album's tracks carry, in words: "Folk Rock, Americana: 9 of 11 tracks".
+    genres = {release: album_genres(part) for release, part in tracks.groupby("release_id", sort=False)}
+    table.insert(table.columns.get_loc("lifted_by"), "genres", table["release_id"].map(genres).fillna(""))
     pictured = table.head(PICTURED_ALBUMS)
     metadata = {
-        "explanations": metadata_table(table[["rank", "album_title", "album_artist", "lifted_by", "sounds_like"]].head(10)),
+        "explanations": metadata_table(
+            table[["rank", "album_title", "album_artist", "genres", "lifted_by", "sounds_like"]].head(10)
+        ),
         "explained_albums": len(table),
     }
     if len(pictured):

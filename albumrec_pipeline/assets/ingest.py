@@ -36,6 +36,13 @@ in live mode the limit also spaces out archive partitions. Without the live sour
 called and no pool is set. The request budget itself is shared by every process through the
 clients' rate limiter.
 
+The MusicBrainz dump's optional `release-group.tar.xz` and `artist.tar.xz` are the partitions
+of two more tables, `musicbrainz_release_group_tags` and `musicbrainz_artist_tags` (one asset
+each, `musicbrainz_tag_archive_asset`), discovered in the same folder as `release.tar.xz` and
+read by the same streaming reader. Without those archives the assets have no partitions, and
+the MusicBrainz tags come from the release lines alone. They have no live partition: a live
+release lookup carries its release group's and artists' tags itself.
+
 What the search looks for is `musicbrainz_archive`'s config, `live_search` (query, primary
 types, how many albums, how many search pages, the AcousticBrainz coverage an album needs),
 not the `release_catalog` resource's: it defines what the partition holds, while the resource
@@ -53,6 +60,7 @@ from pydantic import Field
 
 from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
 from albumrec_pipeline.core.archives import ArchiveReadError, ArchiveStream
+from albumrec_pipeline.core.catalog import MUSICBRAINZ_TAGS_COLUMN, with_recording_tags
 from albumrec_pipeline.core.dataset import assemble_raw_track_features
 from albumrec_pipeline.core.documents import DocumentError
 from albumrec_pipeline.core.enriched_csv import read_enriched_csv
@@ -67,6 +75,7 @@ from albumrec_pipeline.core.feature_dumps import (
 )
 from albumrec_pipeline.core.feedback import apply_feedback, input_fingerprint, read_feedback
 from albumrec_pipeline.core.liked_tracks import read_liked_tracks
+from albumrec_pipeline.core.musicbrainz_tags import TAG_ARCHIVES, TagIngestCounts, ingest_tag_archive
 from albumrec_pipeline.core.previews import rounded
 from albumrec_pipeline.core.user_files import checked_user_path
 from albumrec_pipeline.core.releases import (
@@ -90,7 +99,8 @@ from albumrec_pipeline.storage.tables import StagedTable
 GROUP = "ingest"
 ACOUSTICBRAINZ_TABLES = {LOWLEVEL: "acousticbrainz_lowlevel", HIGHLEVEL: "acousticbrainz_highlevel"}
 MUSICBRAINZ_TABLES = {"releases": "musicbrainz_releases", "tracks": "musicbrainz_tracks"}
-CATALOG_TABLES = [*ACOUSTICBRAINZ_TABLES.values(), *MUSICBRAINZ_TABLES.values()]
+MUSICBRAINZ_TAG_TABLES = {entity: archive.table for entity, archive in TAG_ARCHIVES.items()}
+CATALOG_TABLES = [*ACOUSTICBRAINZ_TABLES.values(), *MUSICBRAINZ_TABLES.values(), *MUSICBRAINZ_TAG_TABLES.values()]
 INPUT_FINGERPRINT_KEY = "input_sha256"
 LIST_SETTING_KEY = "list_setting"
 FEEDBACK_SETTING_KEY = "feedback_setting"
@@ -300,6 +310,8 @@ def _live_release_tables(
         staged[name].write(table)
     for problem in counts.problems:
         context.log.warning(f"unusable release: {problem}")
+    for problem in counts.tag_problem_notes:
+        context.log.warning(f"tags left out: {problem}")
     shared = {
         "source": "MusicBrainz search",
         "query": found.query,
@@ -426,19 +438,20 @@ def musicbrainz_archive_assets(partitions: dg.PartitionsDefinition) -> dg.Assets
             MUSICBRAINZ_TABLES["releases"]: dg.AssetOut(
                 description=(
                     "MusicBrainz releases: release and release-group ids, title, artist credit (name and artist "
-                    "ids), date and year, status, primary and secondary types. Partition live-search: the albums "
-                    "the MusicBrainz release search finds."
+                    "ids), date and year, status, primary and secondary types, and the MusicBrainz tags (with "
+                    "votes) of the release, its release group and its credited artists. Partition live-search: "
+                    "the albums the MusicBrainz release search finds."
                 ),
                 kinds={"parquet"},
-                code_version="1",
+                code_version="2",
             ),
             MUSICBRAINZ_TABLES["tracks"]: dg.AssetOut(
                 description=(
                     "MusicBrainz tracks: release id, medium and track position, recording id, title, artist "
-                    "credit and year."
+                    "credit and year, and the recording's MusicBrainz tags."
                 ),
                 kinds={"parquet"},
-                code_version="1",
+                code_version="2",
             ),
         },
     )
@@ -485,11 +498,76 @@ def musicbrainz_archive_assets(partitions: dg.PartitionsDefinition) -> dg.Assets
         progress(final=True)
         for problem in counts.problems:
             context.log.warning(f"unusable release: {problem}")
-        shared = {"archive": dg.MetadataValue.path(str(path)), "complete": complete, "unusable_releases": counts.unusable}
+        for problem in counts.tag_problem_notes:
+            context.log.warning(f"tags left out: {problem}")
+        shared = {
+            "archive": dg.MetadataValue.path(str(path)),
+            "complete": complete,
+            "unusable_releases": counts.unusable,
+            "tag_lists_left_out": counts.tag_problems,
+        }
         yield dg.Output(staged["releases"].close(), MUSICBRAINZ_TABLES["releases"], metadata=shared)
         yield dg.Output(staged["tracks"].close(), MUSICBRAINZ_TABLES["tracks"], metadata=shared)
 
     return musicbrainz_archive
+
+
+def musicbrainz_tag_archive_asset(entity: str, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The tag table of one optional MusicBrainz dump archive, `release-group` or `artist` (`entity`):
+    one row per entity and tag, one partition per archive."""
+    archive = TAG_ARCHIVES[entity]
+
+    @dg.asset(
+        name=archive.table,
+        partitions_def=partitions,
+        group_name=GROUP,
+        kinds={"parquet"},
+        code_version="1",
+        description=(
+            f"MusicBrainz {entity} tags and genres with their votes, from the JSON dump's {entity}.tar.xz "
+            f"(optional): {archive.id_column}, tag (lower case), votes; one row per {entity} and tag, untagged "
+            f"{entity}s have none. Combined into the tracks' musicbrainz_tags."
+        ),
+    )
+    def _tag_archive(
+        context: dg.AssetExecutionContext, config: ArchiveIngestConfig, dumps: DumpArchives, catalog_engine: CatalogEngine
+    ) -> StagedTable:
+        path = dumps.musicbrainz_tag_archive(entity, context.partition_key)
+        staged = StagedTable(archive.schema, catalog_engine.scratch_dir)
+        counts = TagIngestCounts()
+        stream = ArchiveStream(path)
+
+        def describe() -> str:
+            return (
+                f"{counts.documents:,} {entity}s ({counts.tagged:,} tagged, {counts.tags:,} tags), "
+                f"{counts.unusable:,} unusable"
+            )
+
+        progress = _ArchiveProgress(stream, describe, context.log.info)
+        complete = _read_archive(
+            lambda: ingest_tag_archive(stream, archive, staged.write, counts, config.batch_rows, on_progress=progress),
+            {archive.table: staged},
+            config,
+            describe,
+            lambda: f"{counts.documents:,} {entity}s",
+            context.log.warning,
+        )
+        progress(final=True)
+        for problem in counts.problems:
+            context.log.warning(f"unusable {entity}: {problem}")
+        noun = entity.replace("-", "_") + "s"  # release_groups, artists
+        context.add_output_metadata(
+            {
+                "archive": dg.MetadataValue.path(str(path)),
+                "complete": complete,
+                noun: counts.documents,
+                f"tagged_{noun}": counts.tagged,
+                f"unusable_{noun}": counts.unusable,
+            }
+        )
+        return staged.close()
+
+    return _tag_archive
 
 
 class LikedTracksConfig(dg.Config):
@@ -551,7 +629,7 @@ class RawTrackFeaturesConfig(dg.Config):
 @dg.asset(
     group_name=GROUP,
     kinds={"pandas", "parquet"},
-    code_version="2",
+    code_version="3",
     deps=CATALOG_TABLES,
     automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
     # Always pooled: with the live source it calls both services; with the catalog the pool is idle.
@@ -567,20 +645,24 @@ def raw_track_features(
     """One row per labelled recording with AcousticBrainz features and MusicBrainz metadata.
 
     Columns as in the original project's enriched CSV: high-level probabilities, key/scale,
-    chords, bpm, loudness, spectral means, mfcc_1..13, release year, titles, artist, liked.
-    By default looked up in the catalog tables ingested from the dumps (the same data the
-    candidate albums come from). Recordings without AcousticBrainz documents are counted and
-    left out.
+    chords, bpm, loudness, spectral means, mfcc_1..13, release year, titles, artist; then
+    `musicbrainz_tags` (the MusicBrainz tags of the recording's releases, release group and
+    artists, `name=votes;...`) and liked. By default looked up in the catalog tables ingested
+    from the dumps (the same data the candidate albums come from). Recordings without
+    AcousticBrainz documents are counted and left out.
     """
     recording_ids = liked_tracks["mbid"].tolist()
     if config.enriched_csv_path:
         audio, metadata = read_enriched_csv(config.enriched_csv_path)
         fetched = TrackFeatureFetch(audio, sorted(set(recording_ids) - set(audio["mbid"])), {})
+        tags = None  # the enriched CSV has no MusicBrainz tags
         context.log.info(f"features and metadata from {config.enriched_csv_path}")
     else:
         fetched = track_features.fetch_track_features(recording_ids, log=context.log.info)
         metadata = release_catalog.recording_metadata(recording_ids)
-    table = assemble_raw_track_features(liked_tracks, fetched.rows, metadata)
+        wanted = fetched.rows["mbid"].tolist()  # tags only for the recordings that stay
+        tags = release_catalog.recording_tags(wanted, log=context.log.info) if wanted else None
+    table = with_recording_tags(assemble_raw_track_features(liked_tracks, fetched.rows, metadata), tags)
     for recording_id, problem in list(fetched.unusable.items())[:20]:
         context.log.warning(f"skipped: {problem}")
     context.add_output_metadata(
@@ -589,6 +671,7 @@ def raw_track_features(
             "recordings_without_documents": len(fetched.without_documents),
             "recordings_with_unusable_documents": len(fetched.unusable),
             "recordings_without_musicbrainz_metadata": int(table["release_title"].isna().sum()),
+            "recordings_with_musicbrainz_tags": int(table[MUSICBRAINZ_TAGS_COLUMN].notna().sum()),
         }
     )
     return table

@@ -9,12 +9,27 @@ from pydantic import Field
 from albumrec_pipeline.assets.ingest import INPUT_FINGERPRINT_KEY
 from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
 from albumrec_pipeline.core.dataset import SPLITS, clean_dataset
-from albumrec_pipeline.core.evaluation import ORIGINAL_RECIPE, NetworkRecipe, cross_validate_table, evaluation_report
+from albumrec_pipeline.core.evaluation import (
+    ARTIST_POOLING,
+    ORIGINAL_RECIPE,
+    ModelInputs,
+    NetworkRecipe,
+    cross_validate_table,
+    evaluation_report,
+    pool_by_artist,
+)
 from albumrec_pipeline.core.evaluation_report import EvaluationReport
 from albumrec_pipeline.core.feature_columns import LABEL_COLUMN, encoded_feature_columns
 from albumrec_pipeline.core.feature_labels import GROUP_LABELS, group_label, with_feature_labels
-from albumrec_pipeline.core.feature_sets import feature_set_columns
+from albumrec_pipeline.core.feature_sets import (
+    AUTO,
+    CANDIDATE_COVERAGE_KEY,
+    choose_feature_set,
+    complete_rows,
+    feature_set_columns,
+)
 from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel, dataset_digest
+from albumrec_pipeline.core.model_guard import ModelGuardConfig, enforce_model_guard
 from albumrec_pipeline.core.plots import (
     calibration_figure,
     fold_loss_curves_figure,
@@ -23,6 +38,7 @@ from albumrec_pipeline.core.plots import (
     training_curves_figure,
 )
 from albumrec_pipeline.core.previews import figure_markdown, metadata_table, rounded
+from albumrec_pipeline.core.tags import TagVocabulary, display_name
 from albumrec_pipeline.core.training import TrainingSettings, classification_metrics, fit_preference_network
 from albumrec_pipeline.core.weight_reports import WeightReports, weight_report_tables
 from albumrec_pipeline.recorded import latest_metadata
@@ -52,6 +68,13 @@ def list_behind_the_dataset(instance: dg.DagsterInstance) -> str | None:
     if latest[CLEANED_DATASET][0].storage_id < latest[LIKED_TRACKS][0].storage_id:
         return None
     return current_list_fingerprint(instance)
+
+
+def candidate_coverage(instance: dg.DagsterInstance) -> dict[str, float] | None:
+    """The share of candidate recordings each feature set covered in the latest candidate search,
+    None before the first one (the `auto` choice then goes by the labelled recordings alone)."""
+    recorded = (latest_metadata(instance, "candidate_track_features") or {}).get(CANDIDATE_COVERAGE_KEY)
+    return None if recorded is None else {str(name): float(share) for name, share in dict(recorded.value).items()}
 
 
 class SplitConfig(dg.Config):
@@ -93,9 +116,17 @@ class FeatureScalerConfig(dg.Config):
         "(piecewise-linear encoding over training-quantile bins, albumrec's default).",
     )
     feature_set: str = Field(
-        default="audio",
-        description="Model inputs: audio (numeric audio features + release year), all (+ one-hot keys, "
-        "the original's), or compact (what the AcousticBrainz CSV dumps hold).",
+        default=AUTO,
+        description="Model inputs, named by what they need: full (low- and high-level JSON), highlevel+compact "
+        "(high-level JSON + the CSV feature dumps), compact (the CSV feature dumps), all (full + one-hot keys, the "
+        "original's), or auto: the richest set that covers 90% of the labelled recordings.",
+    )
+    tags: bool = Field(
+        default=True,
+        description="Add genre tags (the file's genre tag and MusicBrainz tags, normalised to MusicBrainz genres) as inputs.",
+    )
+    min_tag_artists: int = Field(
+        default=2, description="A tag becomes an input when at least this many training artists carry it."
     )
 
 
@@ -108,12 +139,37 @@ class FeatureScalerConfig(dg.Config):
 def feature_scaler(
     context: dg.AssetExecutionContext, config: FeatureScalerConfig, cleaned_dataset: pd.DataFrame
 ) -> FittedScaler:
-    """The input scaling, fitted on the training split only (`scaler.joblib`); the table lists each
-    feature with its training minimum, maximum and mean and the scaling method."""
-    train = cleaned_dataset[cleaned_dataset["split"] == "train"]
-    scaler = FittedScaler.fit(train[feature_set_columns(config.feature_set)], config.method)
+    """The input scaling and the genre-tag vocabulary, fitted on the training split only
+    (`scaler.joblib`); the table lists each feature with its training minimum, maximum and mean and
+    the scaling method. The metadata says which feature set it chose and why, and which tags it reads."""
+    choice = choose_feature_set(config.feature_set, cleaned_dataset, candidate_coverage(context.instance))
+    columns = feature_set_columns(choice.name)
+    usable = cleaned_dataset[complete_rows(cleaned_dataset, columns)]
+    train = usable[usable["split"] == "train"]
+    if train.empty:
+        raise dg.Failure(
+            description=f"no training row has every feature of the {choice.name!r} feature set ({choice.reason}); "
+            "choose another feature_set, or ingest the dumps that set needs"
+        )
+    tags = TagVocabulary.fit(train, train["artist"].to_numpy(), config.min_tag_artists) if config.tags else None
+    scaler = FittedScaler.fit(train[columns], config.method, tags)
+    coverage = {name: rounded(share) for name, share in choice.labelled_coverage.items()}
     context.add_output_metadata(
-        {"fitted_on_rows": len(train), "method": config.method, "feature_set": config.feature_set, "network_inputs": len(scaler.input_names)}
+        {
+            "fitted_on_rows": len(train),
+            "method": config.method,
+            "feature_set": choice.name,
+            "feature_set_reason": choice.reason,
+            "labelled_coverage_by_feature_set": dg.MetadataValue.json(coverage),
+            **(
+                {"candidate_coverage_by_feature_set": dg.MetadataValue.json(choice.candidate_coverage)}
+                if choice.candidate_coverage is not None
+                else {}
+            ),
+            "network_inputs": len(scaler.input_names),
+            "tag_terms": 0 if tags is None else len(tags.terms),
+            "tag_vocabulary": ", ".join(display_name(term) for term in (tags.terms if tags else ()))[:2000] or "(none)",
+        }
     )
     return scaler
 
@@ -138,6 +194,17 @@ class TrainingConfig(dg.Config):
     )
     ensemble_size: int = Field(default=5, description="Networks trained with different seeds; predictions average them (the original: 1).")
     seed: int = Field(default=0, description="Seed for weight initialisation and batch order.")
+    artist_pooling: float = Field(
+        default=ARTIST_POOLING,
+        description="Pool each track's score with its artist's other tracks in the same scored set: (1-w)*own + "
+        "w*artist mean (0: off). Labels are nearly pure per artist; see the README's model section.",
+        ge=0.0,
+        le=1.0,
+    )
+    guard: ModelGuardConfig = Field(
+        default_factory=ModelGuardConfig,
+        description="Refuse a model no better than guessing, or clearly behind logistic regression, on the test artists.",
+    )
 
     def settings(self) -> TrainingSettings:
         return TrainingSettings(
@@ -180,7 +247,9 @@ def preference_model(
     Early stopping watches the validation artists; the test artists are scored once, after
     training, and that score is the one reported. The table is the loss/accuracy history.
     """
-    parts = {name: cleaned_dataset[cleaned_dataset["split"] == name] for name in SPLITS}
+    # The rows the scaler's feature set covers; the others lack a feature the network reads.
+    usable = cleaned_dataset[complete_rows(cleaned_dataset, feature_scaler.feature_columns)]
+    parts = {name: usable[usable["split"] == name] for name in SPLITS}
     for name, part in parts.items():
         if part[LABEL_COLUMN].nunique() < 2:
             raise ValueError(f"the {name} split has {len(part)} rows and not both labels; add tracks or change the split")
@@ -209,9 +278,10 @@ def preference_model(
     model = TrainedPreferenceModel(
         outcome.network, feature_scaler.feature_columns, history, input_names=feature_scaler.input_names,
         more_networks=[result.network for result in outcomes[1:]], feature_schema=feature_scaler.feature_schema,
-        scaler=feature_scaler, dataset_digest=dataset_digest(cleaned_dataset),
+        scaler=feature_scaler, dataset_digest=dataset_digest(cleaned_dataset), artist_pooling=config.artist_pooling,
     )
-    test = classification_metrics(parts["test"][LABEL_COLUMN].to_numpy(), model.like_probability(scaled["test"]))
+    test_probability = pool_by_artist(model.like_probability(scaled["test"]), parts["test"]["artist"].to_numpy(), config.artist_pooling)
+    test = classification_metrics(parts["test"][LABEL_COLUMN].to_numpy(), test_probability)
     model.metrics = {f"test_{name}": value for name, value in test.items()} | {"best_epoch": outcome.best_epoch}
     # Without a refit the history is all early stopping and has no phase column.
     history = outcome.history
@@ -231,6 +301,7 @@ def preference_model(
             "training_curves": figure_markdown(training_curves_figure(early_history, outcome.best_epoch)),
         }
     )
+    enforce_model_guard(context, config, model, parts, scaled)
     return model
 
 
@@ -284,12 +355,19 @@ def model_evaluation(
     if config.include_original_network:
         recipes["original_network"] = ORIGINAL_RECIPE
     groupings = ("artist", "recording") if config.include_recording_grouped else ("artist",)
-    columns = {"network": feature_scaler.feature_columns, "original_network": feature_set_columns("all")}
+    tags = feature_scaler.tags
+    network_inputs = ModelInputs(
+        tuple(feature_scaler.feature_columns), tags=tags is not None, min_tag_artists=tags.min_artists if tags else 2
+    )
+    columns = {"network": network_inputs, "original_network": feature_set_columns("all")}
+    # Every model is judged on the same rows: those that hold every input each of them reads.
+    read = sorted({column for inputs in columns.values() for column in ModelInputs.of(inputs).columns})
+    table = cleaned_dataset[complete_rows(cleaned_dataset, read)]
     result = cross_validate_table(
-        cleaned_dataset, recipes, columns, baseline_columns=feature_scaler.feature_columns,
+        table, recipes, columns, baseline_columns=network_inputs,
         folds=config.folds, seed=config.seed, groupings=groupings, progress=context.log.info,
     )
-    report = evaluation_report(result)
+    report = evaluation_report(result, config.network.artist_pooling)
     importance = with_feature_labels(report.tables["permutation_importance"])
     report.tables["permutation_importance"] = importance
     evaluated_list = list_behind_the_dataset(context.instance)

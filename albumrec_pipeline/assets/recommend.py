@@ -17,29 +17,38 @@ from pydantic import Field
 
 from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
 from albumrec_pipeline.core.albums import (
-    SCORING_COLUMNS,
     AlbumThresholds,
     RankingOptions,
     album_ranking_sql,
     covers_markdown,
+    pooled_scores_sql,
     score_feature_batches,
+    scoring_columns,
 )
 from albumrec_pipeline.core.catalog import (
+    MUSICBRAINZ_TAGS_COLUMN,
     CandidateOptions,
     candidate_features_sql,
     candidate_tracklists_sql,
     copy_to_parquet,
     parquet_source,
+    recording_tags_sql,
     register_ids,
+    with_musicbrainz_tags_sql,
 )
+from albumrec_pipeline.core.feature_sets import CANDIDATE_COVERAGE_KEY, FEATURE_SETS, feature_set_coverage_sql
 from albumrec_pipeline.core.model_artifacts import TrainedPreferenceModel
 from albumrec_pipeline.core.plots import album_scores_figure
 from albumrec_pipeline.core.previews import figure_markdown, metadata_table, rounded
 from albumrec_pipeline.resources.dumps import CatalogEngine
-from albumrec_pipeline.storage.tables import StagedTable, TableFiles
+from albumrec_pipeline.storage.tables import PresentTableFiles, StagedTable, TableFiles
 
 GROUP = "recommend"
 SCORE_SCHEMA = pa.schema([pa.field("recording_id", pa.string()), pa.field("like_probability", pa.float64())])
+# The network's own scores, before they are pooled by artist.
+OWN_SCORE_SCHEMA = pa.schema(
+    [pa.field("recording_id", pa.string()), pa.field("artist", pa.string()), pa.field("like_probability", pa.float64())]
+)
 
 
 def _scratch_file(engine: CatalogEngine) -> Path:
@@ -136,10 +145,14 @@ class CandidateTrackFeaturesConfig(dg.Config):
     )
 
 
+def _optional_source(table: TableFiles) -> str | None:
+    return parquet_source(table.locations()) if table.paths else None
+
+
 @dg.asset(
     group_name=GROUP,
     kinds={"duckdb", "parquet"},
-    code_version="2",
+    code_version="3",
     automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
 )
 def candidate_track_features(
@@ -148,24 +161,40 @@ def candidate_track_features(
     candidate_albums: TableFiles,
     acousticbrainz_lowlevel: TableFiles,
     acousticbrainz_highlevel: TableFiles,
+    musicbrainz_releases: TableFiles,
+    musicbrainz_tracks: TableFiles,
+    # Optional archives: whichever partitions exist, possibly none.
+    musicbrainz_release_group_tags: PresentTableFiles,
+    musicbrainz_artist_tags: PresentTableFiles,
     catalog_engine: CatalogEngine,
 ) -> StagedTable:
-    """AcousticBrainz features of every candidate recording that has them (chosen submission), with its year."""
-    connection = catalog_engine.connect(candidate_albums, acousticbrainz_lowlevel, acousticbrainz_highlevel)
+    """AcousticBrainz features of every candidate recording that has them (chosen submission), with its
+    year and its MusicBrainz tags (`musicbrainz_tags`, from its releases, release group and artists)."""
+    tables = (musicbrainz_releases, musicbrainz_tracks, musicbrainz_release_group_tags, musicbrainz_artist_tags)
+    connection = catalog_engine.connect(candidate_albums, acousticbrainz_lowlevel, acousticbrainz_highlevel, *tables)
     try:
         candidates = parquet_source(candidate_albums.locations())
-        query = candidate_features_sql(
+        features = candidate_features_sql(
             candidates,
             parquet_source(acousticbrainz_lowlevel.locations()),
             parquet_source(acousticbrainz_highlevel.locations()),
             config.require_highlevel,
         )
+        tags = recording_tags_sql(
+            parquet_source(musicbrainz_releases.locations()),
+            parquet_source(musicbrainz_tracks.locations()),
+            f"SELECT DISTINCT recording_id FROM {candidates}",
+            _optional_source(musicbrainz_release_group_tags),
+            _optional_source(musicbrainz_artist_tags),
+        )
         destination = _scratch_file(catalog_engine)
-        rows = copy_to_parquet(connection, query, destination, compression="lz4")
+        rows = copy_to_parquet(connection, with_musicbrainz_tags_sql(features, tags), destination, compression="lz4")
         recordings = connection.execute(f"SELECT count(DISTINCT recording_id) FROM {candidates}").fetchone()[0]
-        complete = connection.execute(
-            f"SELECT count(*) FROM {parquet_source([destination.as_posix()])} WHERE danceable IS NOT NULL"
-        ).fetchone()[0]
+        complete, tagged = connection.execute(
+            f"SELECT count(*) FILTER (WHERE danceable IS NOT NULL), count({MUSICBRAINZ_TAGS_COLUMN}) "
+            f"FROM {parquet_source([destination.as_posix()])}"
+        ).fetchone()
+        covered = connection.execute(feature_set_coverage_sql(parquet_source([destination.as_posix()]))).fetchone()
     finally:
         connection.close()
     context.add_output_metadata(
@@ -173,7 +202,12 @@ def candidate_track_features(
             "candidate_recordings": int(recordings),
             "recordings_with_features": rows,
             "recordings_with_full_features": int(complete),
+            "recordings_with_musicbrainz_tags": int(tagged),
             "feature_coverage": rounded(rows / max(int(recordings), 1)),
+            # What feature_scaler's `auto` choice reads: the share of candidates each feature set can score.
+            CANDIDATE_COVERAGE_KEY: dg.MetadataValue.json(
+                {name: rounded(count / max(int(recordings), 1)) for name, count in zip(FEATURE_SETS, covered, strict=True)}
+            ),
         }
     )
     return StagedTable.from_path(destination)
@@ -197,26 +231,44 @@ def track_scores(
     catalog_engine: CatalogEngine,
 ) -> StagedTable:
     """The network's like-probability for every candidate recording with the features it reads,
-    scaled with the fit the network was trained with (the one its file carries)."""
+    scaled (and its genre tags encoded) with the fit the network was trained with, the one its file
+    carries. Each score is then pooled with the artist's other candidate tracks by the weight the
+    model was measured with (`artist_pooling`, see the README's model section)."""
     scaler = preference_model.own_scaler()
-    staged = StagedTable(SCORE_SCHEMA, catalog_engine.scratch_dir)
+    own = StagedTable(OWN_SCORE_SCHEMA, catalog_engine.scratch_dir)
     total = candidate_track_features.row_count()
     started, seen = time.perf_counter(), 0
+    columns = scoring_columns(scaler, candidate_track_features.column_names())
 
     def batches():
         nonlocal seen
-        for batch in candidate_track_features.iter_batches(config.batch_rows, columns=SCORING_COLUMNS):
+        for batch in candidate_track_features.iter_batches(config.batch_rows, columns=columns):
             seen += batch.num_rows
             yield batch.to_pandas()
 
     for scores in score_feature_batches(batches(), scaler, preference_model):
-        staged.write(scores)
+        own.write(scores)
         elapsed = time.perf_counter() - started
-        context.log.info(f"scored {staged.rows:,} of {total:,} recordings ({seen / max(elapsed, 1e-9):,.0f}/s)")
+        context.log.info(f"scored {own.rows:,} of {total:,} recordings ({seen / max(elapsed, 1e-9):,.0f}/s)")
+    own = own.close()
+    destination = _scratch_file(catalog_engine)
+    connection = catalog_engine.connect()
+    try:
+        source = parquet_source([str(own.path)])
+        weight = float(preference_model.artist_pooling)
+        query = pooled_scores_sql(source, weight) if weight > 0 else f"SELECT recording_id, like_probability FROM {source}"
+        copy_to_parquet(connection, query, destination)
+    finally:
+        connection.close()
+        own.path.unlink(missing_ok=True)
     context.add_output_metadata(
-        {"recordings_scored": staged.rows, "recordings_without_model_features": total - staged.rows}
+        {
+            "recordings_scored": own.rows,
+            "recordings_without_model_features": total - own.rows,
+            "artist_pooling": float(preference_model.artist_pooling),
+        }
     )
-    return staged.close()
+    return StagedTable.from_path(destination)
 
 
 class AlbumRecommendationConfig(dg.Config):

@@ -9,15 +9,17 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from albumrec_pipeline.core.feature_columns import LABEL_COLUMN, encoded_feature_columns
+from albumrec_pipeline.core.feature_columns import LABEL_COLUMN
+from albumrec_pipeline.core.feature_sets import feature_set_columns
 from albumrec_pipeline.core.learnability import LearnabilityFloors, learnability
 from albumrec_pipeline.core.previews import rounded
 
-# What the model and the split read: every encoded feature, the label and the artist.
-REQUIRED_COLUMNS = [*encoded_feature_columns(), LABEL_COLUMN, "artist", "split"]
+# What every model and the split read: the compact set's features (the richer sets' columns may be
+# missing on some rows; a model trains on the rows its set covers), the label and the artist.
+REQUIRED_COLUMNS = [*feature_set_columns("compact"), LABEL_COLUMN, "artist", "split"]
 
 
-@dg.asset_check(asset="cleaned_dataset", blocking=True, description="No missing value in a field the model needs.")
+@dg.asset_check(asset="cleaned_dataset", blocking=True, description="No missing value in a field every feature set needs.")
 def cleaned_dataset_complete(cleaned_dataset: pd.DataFrame) -> dg.AssetCheckResult:
     present = [column for column in REQUIRED_COLUMNS if column in cleaned_dataset.columns]
     absent_columns = sorted(set(REQUIRED_COLUMNS) - set(present))

@@ -1,9 +1,11 @@
-"""Checks on the trained network and its evaluation: held-out accuracy above a floor, and a
-cross-validation that is of the current list.
+"""Checks on the trained network and its evaluation: held-out accuracy above a floor, the guard's
+comparison with guessing and logistic regression, and a cross-validation that is of the current list.
 
 Warnings, not gates: a weak model still ranks albums, and a small or lopsided list can hold
 the accuracy down without anything being broken. The figure is on the test artists, which
-neither training nor early stopping saw.
+neither training nor early stopping saw. The gate on a junk model is preference_model's own
+guard (`core.model_guard`), which refuses to store it; the check here shows the comparison the
+guard recorded on the stored model.
 """
 
 import dagster as dg
@@ -11,6 +13,7 @@ from pydantic import Field
 
 from albumrec_pipeline.assets.model import EVALUATED_LIST_KEY, LIKED_TRACKS, current_list_fingerprint
 from albumrec_pipeline.core.model_artifacts import TrainedPreferenceModel
+from albumrec_pipeline.core.model_guard import VERDICT_PREFIX
 from albumrec_pipeline.core.previews import rounded
 from albumrec_pipeline.recorded import latest_metadata
 
@@ -36,6 +39,32 @@ def preference_model_accuracy_floor(
             "test_accuracy": rounded(accuracy),
             "test_roc_auc": rounded(preference_model.metrics.get("test_roc_auc")),
             "min_test_accuracy": config.min_test_accuracy,
+        },
+    )
+
+
+@dg.asset_check(
+    asset="preference_model",
+    description="The stored model beats guessing and is not clearly behind logistic regression on the test "
+    "artists: the comparison preference_model's guard recorded (a model that fails it is refused, not stored).",
+)
+def preference_model_beats_baselines(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    recorded = latest_metadata(context.instance, "preference_model") or {}
+    figures = {name: value.value for name, value in recorded.items() if name.startswith(VERDICT_PREFIX)}
+    verdict = figures.get(f"{VERDICT_PREFIX}passed")
+    if verdict is None:
+        passed = False
+        problem = "preference_model recorded no comparison with guessing and logistic regression; materialize it again"
+    else:
+        passed = bool(verdict)
+        # Stored although it failed: only with the guard disabled (its config `guard: enabled: false`).
+        problem = None if passed else f"stored with the model guard disabled: {figures.get(f'{VERDICT_PREFIX}message')}"
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=problem,
+        metadata={
+            name.removeprefix(VERDICT_PREFIX): value for name, value in figures.items() if name != f"{VERDICT_PREFIX}message"
         },
     )
 
@@ -74,4 +103,4 @@ def model_evaluation_of_current_list(context: dg.AssetCheckExecutionContext) -> 
     )
 
 
-model_checks = [preference_model_accuracy_floor, model_evaluation_of_current_list]
+model_checks = [preference_model_accuracy_floor, preference_model_beats_baselines, model_evaluation_of_current_list]

@@ -22,6 +22,7 @@ from albumrec_pipeline.core.feature_columns import (
     RELEASE_YEAR_COLUMN,
 )
 from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel, check_scaler_and_model
+from albumrec_pipeline.core.tags import TAG_TEXT_COLUMNS
 
 ALBUM_COLUMNS: list[str] = [
     "rank",
@@ -83,7 +84,7 @@ def score_tracks(
 ) -> np.ndarray:
     """Like-probability for each raw feature row (enriched-CSV columns), in row order."""
     check_scaler_and_model(scaler, model)
-    encoded = encode_columns(features, scaler.feature_columns)
+    encoded = encode_columns(features, scaler.feature_columns, with_tag_text=scaler.tags is not None)
     scores = [
         model.like_probability(scaler.transform(encoded.iloc[start : start + batch_size]))
         for start in range(0, len(encoded), batch_size)
@@ -102,14 +103,24 @@ def fill_missing_years(features: pd.DataFrame, scaler: FittedScaler, in_place: b
     return features
 
 
-# What scoring reads of a feature row: the model's inputs, never the tags and titles.
+# What scoring reads of a feature row: the model's inputs, never the titles. The tag text is read
+# by a model with tag inputs, the artist by a model that pools its tracks' scores.
 SCORING_COLUMNS: list[str] = ["mbid", RELEASE_YEAR_COLUMN, *NUMERIC_AUDIO_COLUMNS, *CATEGORICAL_VOCABULARIES]
+ARTIST_KEY_COLUMN = "artist"
+
+
+def scoring_columns(scaler: FittedScaler, available: Iterable[str]) -> list[str]:
+    """The columns of a candidate feature table that scoring reads, of those `available`."""
+    available = set(available)
+    extra = [*TAG_TEXT_COLUMNS, ARTIST_KEY_COLUMN] if scaler.tags is not None else [ARTIST_KEY_COLUMN]
+    return SCORING_COLUMNS + [column for column in extra if column in available]
 
 
 def score_feature_batches(
     batches: Iterable[pd.DataFrame], scaler: FittedScaler, model: TrainedPreferenceModel
 ) -> Iterator[pd.DataFrame]:
-    """`recording_id`, `like_probability` for every row of each batch that has what the model reads.
+    """`recording_id`, `artist`, `like_probability` for every row of each batch that has what the
+    model reads (`artist` is None when the batch has none).
 
     Rows missing a column the model reads (a compact-only recording under a full model) are left
     out: they count as tracks without features.
@@ -121,7 +132,24 @@ def score_feature_batches(
             continue
         # dropna made a new frame already; filling it in place saves a copy of the batch.
         scores = score_tracks(fill_missing_years(usable, scaler, in_place=True), scaler, model, batch_size=len(usable))
-        yield pd.DataFrame({"recording_id": usable["mbid"].to_numpy(), "like_probability": scores.astype("float64")})
+        artists = usable[ARTIST_KEY_COLUMN].to_numpy() if ARTIST_KEY_COLUMN in usable else [None] * len(usable)
+        yield pd.DataFrame(
+            {"recording_id": usable["mbid"].to_numpy(), "artist": artists, "like_probability": scores.astype("float64")}
+        )
+
+
+def pooled_scores_sql(scores: str, weight: float) -> str:
+    """Track scores pooled by artist (`core.evaluation.pool_by_artist`) over the whole scored table:
+    `(1 - w) * own + w * mean of the artist's tracks`. Artists match case- and space-insensitively;
+    a track without an artist keeps its own score."""
+    key = "lower(trim(artist))"
+    return f"""
+        SELECT recording_id,
+               CASE WHEN artist IS NULL OR {key} = '' THEN like_probability
+                    ELSE {1 - weight!r} * like_probability + {weight!r} * avg(like_probability) OVER (PARTITION BY {key})
+               END AS like_probability
+        FROM {scores}
+    """
 
 
 def album_ranking_sql(tracks: str, scores: str, thresholds: AlbumThresholds, options: RankingOptions) -> str:

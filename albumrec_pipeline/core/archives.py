@@ -20,7 +20,7 @@ import io
 import lzma
 import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -73,6 +73,28 @@ class ArchiveReadError(RuntimeError):
 
 class DumpFormatError(ValueError):
     """An archive does not hold what its kind of dump holds (as opposed to one bad document in it)."""
+
+
+def dump_member_lines(
+    members: Iterable[ArchiveMember], member: str, counts: object, archive: str
+) -> Iterator[tuple[str, bytes]]:
+    """The non-empty lines of one member of a MusicBrainz JSON dump (`mbdump/<entity>`, one document
+    per line), each with where it is (`<member> line N`). Counts every member it passes in
+    `counts.members`; an archive without that member is not this dump, which is an error."""
+    found = False
+    for entry in members:
+        counts.members += 1  # type: ignore[attr-defined]
+        if entry.name != member and not entry.name.endswith("/" + member):
+            continue
+        found = True
+        for number, line in enumerate(entry.file, start=1):
+            if line.strip():
+                yield f"{entry.name} line {number}", line
+    if not found:
+        raise DumpFormatError(
+            f"no {member} member among {counts.members} members: this is not the MusicBrainz "  # type: ignore[attr-defined]
+            f"JSON dump's {archive}"
+        )
 
 
 def archive_stem(name: str) -> str | None:

@@ -1,11 +1,14 @@
 """The catalog built from the dumps, queried with DuckDB: candidates, their features, lookups.
 
-The ingest assets leave four tables in the warehouse, one Parquet file per dump archive:
+The ingest assets leave these tables in the warehouse, one Parquet file per dump archive:
 `acousticbrainz_lowlevel` and `acousticbrainz_highlevel` (one row per recording and archive,
 see `core.feature_dumps`), `musicbrainz_releases` and `musicbrainz_tracks` (see
-`core.releases`). At full size they hold tens of millions of rows, so they are never loaded
-whole: DuckDB scans the files, joins and aggregates out of core within a memory limit
-(spilling to scratch space beyond it), and writes its results straight to Parquet.
+`core.releases`), and, when the dump's `release-group.tar.xz` and `artist.tar.xz` are at hand,
+`musicbrainz_release_group_tags` and `musicbrainz_artist_tags` (see `core.musicbrainz_tags`),
+which `recording_tags_sql` joins into a recording's `musicbrainz_tags`. At full size they hold
+tens of millions of rows, so they are never loaded whole: DuckDB scans the files, joins and
+aggregates out of core within a memory limit (spilling to scratch space beyond it), and writes
+its results straight to Parquet.
 
 Choosing a recording's submission, over all archives at once:
 
@@ -21,9 +24,10 @@ how the submissions were spread over archives.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -36,7 +40,13 @@ from albumrec_pipeline.core.feature_columns import (
     TITLE_COLUMNS,
 )
 from albumrec_pipeline.core.feature_dumps import LOWLEVEL_FEATURE_COLUMNS
-from albumrec_pipeline.core.releases import TRACK_COLUMNS
+from albumrec_pipeline.core.musicbrainz_tags import (
+    ARTIST_ID_SEPARATOR,
+    ARTIST_SEPARATOR,
+    TAG_SEPARATOR,
+    VOTES_SEPARATOR,
+)
+from albumrec_pipeline.core.releases import TRACK_COLUMNS, ReleaseIngestCounts, ReleaseRows
 
 # Columns of a recording's feature row, without the MusicBrainz ones (year and titles).
 AUDIO_COLUMNS: list[str] = [c for c in RAW_TRACK_COLUMNS if c not in ("release_year", *TITLE_COLUMNS)]
@@ -273,6 +283,151 @@ def candidate_features_sql(candidates: str, lowlevel: str, highlevel: str, requi
         FROM ({recording_features_sql(lowlevel, highlevel, "SELECT recording_id FROM wanted", require_highlevel)}) AS f
         JOIN wanted AS w ON w.recording_id = f.mbid
     """
+
+
+MUSICBRAINZ_TAGS_COLUMN = "musicbrainz_tags"
+_RELEASE_TAG_COLUMNS = ("release_tags", "release_group_tags", "artist_tags")
+
+
+def _tag_rows_sql(source: str, kind: str, entity: str, text: str) -> str:
+    """(kind, entity, tag, votes) rows from a tag-string column (`name=votes;...`) of `source`."""
+    return f"""
+        SELECT '{kind}' AS kind, entity,
+               split_part(entry, '{VOTES_SEPARATOR}', 1) AS tag,
+               TRY_CAST(split_part(entry, '{VOTES_SEPARATOR}', 2) AS BIGINT) AS votes
+        FROM (
+            SELECT {entity} AS entity, unnest(string_split({text}, '{TAG_SEPARATOR}')) AS entry
+            FROM {source} WHERE {entity} IS NOT NULL AND {text} IS NOT NULL
+        )
+    """
+
+
+def recording_tags_sql(
+    releases: str,
+    tracks: str,
+    recordings: str,
+    release_group_tags: str | None = None,
+    artist_tags: str | None = None,
+) -> str:
+    """`recording_id, musicbrainz_tags` for every recording of `recordings` (a query with a
+    `recording_id` column) that has MusicBrainz tags.
+
+    A recording's tags are those of every catalog release it is on, of those releases' release
+    groups, and of its credited artists (`recording_artist_ids`): each of these entities counts
+    once, and the votes of a tag are summed over them. `musicbrainz_tags` is
+    `name=votes;name=votes`, most votes first, then by name. An entity's tags come from the
+    release rows (`release_tags`, `release_group_tags`, `artist_tags`) and from the
+    `release_group_tags` and `artist_tags` tables (`<entity>_id, tag, votes`; None: no such table);
+    where several copies of an entity's tag are found (two archives, a release in a dump and in
+    the live search), the most votes count, so nothing is counted twice. Release partitions
+    ingested before the tag columns existed read as having no tags.
+    """
+    nulls = ", ".join(f"NULL::VARCHAR AS {column}" for column in _RELEASE_TAG_COLUMNS)
+    releases = f"(SELECT * FROM {releases} UNION ALL BY NAME SELECT {nulls} WHERE false)"
+    artist_blocks = f"""(
+        SELECT split_part(block, '{ARTIST_ID_SEPARATOR}', 1) AS artist_id,
+               substr(block, strpos(block, '{ARTIST_ID_SEPARATOR}') + 1) AS tags
+        FROM (SELECT unnest(string_split(artist_tags, '{ARTIST_SEPARATOR}')) AS block FROM held
+              WHERE artist_tags IS NOT NULL)
+    )"""
+    sources = [
+        _tag_rows_sql("held", "release", "release_id", "release_tags"),
+        _tag_rows_sql("held", "release-group", "release_group_id", "release_group_tags"),
+        _tag_rows_sql(artist_blocks, "artist", "artist_id", "tags"),
+    ]
+    if release_group_tags:
+        sources.append(
+            f"""SELECT 'release-group' AS kind, release_group_id AS entity, tag, CAST(votes AS BIGINT) AS votes
+                FROM {release_group_tags}
+                WHERE release_group_id IN (SELECT entity FROM links WHERE kind = 'release-group')"""
+        )
+    if artist_tags:
+        sources.append(
+            f"""SELECT 'artist' AS kind, artist_id AS entity, tag, CAST(votes AS BIGINT) AS votes
+                FROM {artist_tags}
+                WHERE artist_id IN (SELECT entity FROM links WHERE kind = 'artist')"""
+        )
+    return f"""
+        WITH placements AS (
+            SELECT DISTINCT t.recording_id, t.release_id, t.recording_artist_ids
+            FROM {tracks} AS t
+            WHERE t.recording_id IN (SELECT recording_id FROM ({recordings}))
+        ),
+        held AS (
+            SELECT r.release_id, r.release_group_id, r.release_tags, r.release_group_tags, r.artist_tags
+            FROM {releases} AS r
+            WHERE r.release_id IN (SELECT release_id FROM placements)
+        ),
+        links AS (
+            SELECT recording_id, 'release' AS kind, release_id AS entity FROM placements
+            UNION
+            SELECT DISTINCT p.recording_id, 'release-group' AS kind, h.release_group_id AS entity
+            FROM placements AS p JOIN held AS h USING (release_id) WHERE h.release_group_id IS NOT NULL
+            UNION
+            SELECT recording_id, 'artist' AS kind, artist_id AS entity FROM (
+                SELECT recording_id, unnest(string_split(recording_artist_ids, ';')) AS artist_id
+                FROM placements WHERE recording_artist_ids IS NOT NULL
+            )
+        ),
+        entity_tags AS (
+            SELECT kind, entity, tag, max(votes) AS votes
+            FROM ({" UNION ALL ".join(sources)})
+            WHERE votes > 0 AND tag <> ''
+            GROUP BY kind, entity, tag
+        ),
+        summed AS (
+            SELECT l.recording_id, e.tag, sum(e.votes) AS votes
+            FROM links AS l JOIN entity_tags AS e ON e.kind = l.kind AND e.entity = l.entity
+            GROUP BY l.recording_id, e.tag
+        )
+        SELECT recording_id,
+               string_agg(tag || '{VOTES_SEPARATOR}' || CAST(votes AS VARCHAR), '{TAG_SEPARATOR}'
+                          ORDER BY votes DESC, tag) AS {MUSICBRAINZ_TAGS_COLUMN}
+        FROM summed
+        GROUP BY recording_id
+    """
+
+
+def recording_tags_from_documents(
+    releases: Iterable[Mapping[str, Any]], recording_ids: Sequence[str]
+) -> tuple[dict[str, str], ReleaseIngestCounts]:
+    """The `musicbrainz_tags` of recordings from release documents alone (WS/2 lookups with
+    `inc=...+genres+tags`, or dump lines): the documents are read into release and track rows as
+    the dump's are, and combined by `recording_tags_sql`, so both sources give the same string.
+    Returns recording -> tags (recordings without tags left out) and the reading's counts."""
+    counts = ReleaseIngestCounts()
+    collected = ReleaseRows(counts)
+    for release in releases:
+        collected.add(release, f"release {release.get('id') if isinstance(release, Mapping) else release!r}")
+    tables = collected.take()
+    connection = connect(EngineSettings(threads=1))
+    try:
+        connection.register("document_releases", tables["releases"])
+        connection.register("document_tracks", tables["tracks"])
+        wanted = register_ids(connection, "document_recordings", list(recording_ids))
+        found = connection.execute(recording_tags_sql("document_releases", "document_tracks", wanted)).fetchall()
+    finally:
+        connection.close()
+    return dict(found), counts
+
+
+def with_musicbrainz_tags_sql(rows: str, tags: str, key: str = "mbid") -> str:
+    """`rows` (a query) with the `musicbrainz_tags` column of `tags` (a `recording_tags_sql`) added last."""
+    return f"""
+        SELECT rows.*, tags.{MUSICBRAINZ_TAGS_COLUMN}
+        FROM ({rows}) AS rows LEFT JOIN ({tags}) AS tags ON tags.recording_id = rows.{_quoted(key)}
+    """
+
+
+def with_recording_tags(rows: pd.DataFrame, tags: pd.DataFrame | None, key: str = "mbid") -> pd.DataFrame:
+    """`rows` with a `musicbrainz_tags` column from `tags` (columns `mbid`, `musicbrainz_tags`; None: no
+    tags at all), placed before the label column `liked` when there is one, else last."""
+    found = {} if tags is None else dict(zip(tags["mbid"], tags[MUSICBRAINZ_TAGS_COLUMN]))
+    values = pd.Series([found.get(recording_id) for recording_id in rows[key]], index=rows.index, dtype="object")
+    table = rows.drop(columns=[MUSICBRAINZ_TAGS_COLUMN], errors="ignore")
+    position = table.columns.get_loc("liked") if "liked" in table.columns else len(table.columns)
+    table.insert(position, MUSICBRAINZ_TAGS_COLUMN, values.where(values.notna(), None))
+    return table
 
 
 def copy_to_parquet(

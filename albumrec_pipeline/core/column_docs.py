@@ -92,6 +92,19 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "label": "In track tables: the record label tag of the submitted file. In feature reports: the feature in words.",
     "release_title": "Title of the release the track was tagged with.",
     "recording_title": "Title of the track.",
+    # MusicBrainz tags and genres: names lower-case, ';', '=' and '|' removed; votes are editors' votes
+    "musicbrainz_tags": "MusicBrainz tags and genres of the recording's releases, their release groups and the "
+    "recording's credited artists, as name=votes;name=votes (votes summed over those entities, most first, then "
+    "by name); empty when none.",
+    "release_tags": "MusicBrainz tags and genres of the release itself, as name=votes;name=votes; empty when none.",
+    "release_group_tags": "MusicBrainz tags and genres of the release's release group as the release document "
+    "carries them, as name=votes;name=votes; empty when none.",
+    "artist_tags": "MusicBrainz tags and genres of the artists the release document credits, one block per artist: "
+    "artist_id:name=votes;name=votes|artist_id:...; empty when none.",
+    "recording_tags": "MusicBrainz tags and genres of the recording itself, as name=votes;name=votes; empty when none.",
+    "artist_id": "MusicBrainz artist id.",
+    "tag": "A MusicBrainz tag or genre, lower-case (a genre is a tag on MusicBrainz's genre list).",
+    "votes": "How many MusicBrainz editors gave the entity this tag.",
     # The listener's list and the training table
     "liked": "The listener's label: 1 liked, 0 disliked.",
     "split": "train, validation (early stopping) or test (held-out artists); every artist is in one only.",
@@ -126,6 +139,10 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "recall": "Of the tracks the listener liked, the share predicted liked.",
     "fold_auc_mean": "Mean of the per-fold ROC-AUC.",
     "fold_auc_std": "Standard deviation of the per-fold ROC-AUC.",
+    "artist_pooling": "Weight w of artist pooling in these figures: each track's score is (1-w) * its own + w * the "
+    "mean of its artist's tracks in the same fold (0: the tracks' own scores).",
+    "own_accuracy": "Accuracy of each track's own score, before artist pooling.",
+    "own_roc_auc": "ROC-AUC of each track's own score, before artist pooling.",
     # Scores and the ranking
     "like_probability": "The network's probability (0-1) that the listener likes the track.",
     "rank": "Position, 1 first: albums best recommended first; features most important first.",
@@ -142,6 +159,8 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "lifted_by": "Features that raised the album's tracks' scores most, in words, with their mean lift of the "
     "like-logit (gradient x input against an average training track).",
     "lifting_features": "The same features as lifted_by, by column name.",
+    "genres": "The MusicBrainz genres most of the album's tracks are tagged with, and on how many of its tracks "
+    "(from the file tags and MusicBrainz tags).",
     "sounds_like": "Liked training tracks nearest to the album's average track in the network's input space.",
     "nearest_distance": "Distance from the album's average track to the nearest liked training track (scaled inputs).",
     # Playlist

@@ -10,16 +10,20 @@ import pandas as pd
 from albumrec_pipeline.core.feature_columns import (
     CATEGORICAL_COLUMNS,
     CATEGORICAL_VOCABULARIES,
+    COMPACT_LOWLEVEL_COLUMNS,
     LABEL_COLUMN,
     NUMERIC_AUDIO_COLUMNS,
     RAW_TRACK_COLUMNS,
     RELEASE_YEAR_COLUMN,
     encoded_feature_columns,
 )
+from albumrec_pipeline.core.tags import TAG_TEXT_COLUMNS
 
 SPLITS = ("train", "validation", "test")
-# Rows without these cannot be described to the network, or cannot be placed in a split.
-CRITICAL_COLUMNS: list[str] = NUMERIC_AUDIO_COLUMNS + list(CATEGORICAL_VOCABULARIES) + ["artist"]
+# Rows without these cannot be described to the network, or cannot be placed in a split: the
+# columns every feature set reads (the CSV feature dumps'), and the artist. The other feature
+# columns may be missing; the model trains on the rows its feature set covers (`core.feature_sets`).
+CRITICAL_COLUMNS: list[str] = COMPACT_LOWLEVEL_COLUMNS + ["artist"]
 DESCRIPTIVE_COLUMNS: list[str] = ["mbid", "artist", "release_title", "recording_title"]
 
 
@@ -71,13 +75,19 @@ def raw_columns_for(encoded_columns: list[str]) -> list[str]:
     return numeric + _categorical_sources(encoded_columns)
 
 
-def encode_columns(frame: pd.DataFrame, encoded_columns: list[str]) -> pd.DataFrame:
+def encode_columns(frame: pd.DataFrame, encoded_columns: list[str], with_tag_text: bool = False) -> pd.DataFrame:
     """Just the requested encoded columns, as float64, from raw rows that need only the matching
-    raw columns: numeric columns pass through, one-hot columns come from their categorical source."""
+    raw columns: numeric columns pass through, one-hot columns come from their categorical source.
+    `with_tag_text` appends the raw tag text columns `frame` has, for a scaler that encodes tags."""
     one_hot = one_hot_tonal(frame, _categorical_sources(encoded_columns))
     # One conversion of the whole numeric block: far cheaper than column by column on big batches.
     numeric = frame[[column for column in encoded_columns if column not in one_hot.columns]].astype("float64")
-    return pd.concat([numeric, one_hot], axis=1)[encoded_columns]
+    encoded = pd.concat([numeric, one_hot], axis=1)[encoded_columns]
+    if with_tag_text:
+        for column in TAG_TEXT_COLUMNS:
+            if column in frame:
+                encoded[column] = frame[column].to_numpy()
+    return encoded
 
 
 def encode_features(frame: pd.DataFrame) -> pd.DataFrame:
@@ -143,9 +153,14 @@ def clean_dataset(
     complete["release_year_imputed"] = year.isna().to_numpy()
     complete[RELEASE_YEAR_COLUMN] = year.fillna(float(year.median()) if year.notna().any() else 2000.0)
     encoded = encode_features(complete)
+    # The raw tag text rides along: the tag vocabulary is fitted later, on the training split only.
+    for column in TAG_TEXT_COLUMNS:
+        if column not in complete:
+            complete[column] = pd.Series(None, index=complete.index, dtype="str")
     table = pd.concat(
         [
             complete[DESCRIPTIVE_COLUMNS].reset_index(drop=True),
+            complete[list(TAG_TEXT_COLUMNS)].astype("str").reset_index(drop=True),
             complete[[LABEL_COLUMN, "release_year_imputed"]].reset_index(drop=True),
             encoded.reset_index(drop=True),
         ],

@@ -2,7 +2,13 @@
 
 Every fold's test artists are unseen in training. The network's early stopping uses a
 validation split carved, again by artist, out of the fold's training rows only; the fold's
-test rows are predicted once, at the end.
+test rows are predicted once, at the end. A model's genre-tag vocabulary is fitted on the
+fold's training rows only, like its scaling.
+
+Artist pooling: labels are nearly pure per artist, and an artist's tracks are scored together
+(an album, a candidate catalog), so a track's score can be pooled with its artist's other tracks
+in the same scored set: `(1 - w) * own + w * artist mean`. It uses their features, never their
+labels. Summaries report each model with the pooling the product uses, and without it.
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ from sklearn.preprocessing import StandardScaler
 from albumrec_pipeline.core.evaluation_report import EvaluationReport
 from albumrec_pipeline.core.explanations import permutation_importance
 from albumrec_pipeline.core.feature_columns import LABEL_COLUMN, feature_group
-from albumrec_pipeline.core.model_artifacts import TrainedPreferenceModel
+from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel
 from albumrec_pipeline.core.network import PreferenceNet
-from albumrec_pipeline.core.scaling import make_scaler
+from albumrec_pipeline.core.tags import TAG_TEXT_COLUMNS, TAGS_FEATURE, TagVocabulary
 from albumrec_pipeline.core.training import TrainingSettings, classification_metrics, fit_preference_network
 
 GROUPINGS = ("artist", "recording")
@@ -63,6 +69,43 @@ ALBUMREC_RECIPE = NetworkRecipe(
 )
 
 
+@dataclass(frozen=True)
+class ModelInputs:
+    """What a model reads: encoded feature columns, and whether genre tags are added to them."""
+
+    columns: tuple[str, ...]
+    tags: bool = False
+    # A tag term becomes an input when at least this many training artists carry it.
+    min_tag_artists: int = 2
+
+    @classmethod
+    def of(cls, given: ModelInputs | Sequence[str]) -> ModelInputs:
+        return given if isinstance(given, ModelInputs) else cls(tuple(given))
+
+    def vocabulary(self, rows: pd.DataFrame, artists: np.ndarray) -> TagVocabulary | None:
+        return TagVocabulary.fit(rows, artists, self.min_tag_artists) if self.tags else None
+
+    def read(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The columns of `rows` these inputs are made from (tag text columns that are present)."""
+        text = [column for column in TAG_TEXT_COLUMNS if self.tags and column in rows]
+        return rows[list(self.columns) + text]
+
+
+# The product's artist pooling weight (see the module docstring), chosen on the reference data.
+ARTIST_POOLING = 0.7
+
+
+def pool_by_artist(probabilities: np.ndarray, artists: Sequence[object], weight: float) -> np.ndarray:
+    """`(1 - weight) * own + weight * mean over the same artist's rows`; rows without an artist keep their own."""
+    probabilities = np.asarray(probabilities, dtype="float64")
+    if weight <= 0 or not len(probabilities):
+        return probabilities
+    keys = pd.Series(list(artists), dtype="object")
+    means = pd.Series(probabilities).groupby(keys.to_numpy(), dropna=True).transform("mean").to_numpy(dtype="float64")
+    known = keys.notna().to_numpy() & np.isfinite(means)
+    return np.where(known, (1 - weight) * probabilities + weight * means, probabilities)
+
+
 def validation_split(groups: np.ndarray, labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Boolean masks (fit, validation), grouped and stratified, about `share` in validation."""
     folds = max(2, round(1 / share))
@@ -75,10 +118,10 @@ def validation_split(groups: np.ndarray, labels: np.ndarray, share: float, seed:
 
 @dataclass
 class FittedNetworkEnsemble:
-    """A fold's scaler and the networks trained on its rows. Predictions go through the pipeline's
-    own model class, so cross-validation scores the very ensemble averaging the product ships."""
+    """A fold's scaler (with its tag vocabulary) and the networks trained on its rows. Predictions go
+    through the pipeline's own classes, so cross-validation scores what the product ships."""
 
-    scaler: object
+    scaler: FittedScaler
     model: TrainedPreferenceModel
     histories: list[pd.DataFrame]
 
@@ -86,23 +129,31 @@ class FittedNetworkEnsemble:
     def networks(self) -> list[PreferenceNet]:
         return self.model.networks
 
-    def like_probability(self, features: np.ndarray) -> np.ndarray:
-        return self.model.like_probability(self.scaler.transform(features))
+    def like_probability(self, rows: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Like-probabilities of rows holding the feature columns (a bare array is read as them, in
+        order) and, for a model with tags, the raw tag text columns."""
+        if isinstance(rows, np.ndarray):
+            rows = pd.DataFrame(rows, columns=self.scaler.feature_columns)
+        return self.model.like_probability(self.scaler.transform(rows))
 
 
 def fit_network(
-    features: np.ndarray,
+    rows: pd.DataFrame | np.ndarray,
     labels: np.ndarray,
     groups: np.ndarray,
     recipe: NetworkRecipe,
     seed: int = 0,
-    feature_columns: Sequence[str] = (),
+    feature_columns: Sequence[str] | ModelInputs = (),
 ) -> FittedNetworkEnsemble:
-    """Scale on all given rows, then train `ensemble_size` networks, each with early stopping on its
-    own held-out artists: members differ in seed and in which artists they validate on.
-    `feature_columns` names the columns of `features`, for the model's record."""
-    scaler = make_scaler(recipe.scaling).fit(features)
-    scaled = scaler.transform(features)
+    """Fit the scaling (and the tag vocabulary) on all given rows, then train `ensemble_size`
+    networks, each with early stopping on its own held-out artists: members differ in seed and in
+    which artists they validate on. `feature_columns` says what the model reads; a bare array of
+    `rows` is read as those columns, in order."""
+    inputs = ModelInputs.of(feature_columns)
+    if isinstance(rows, np.ndarray):
+        rows = pd.DataFrame(rows, columns=list(inputs.columns))
+    scaler = FittedScaler.fit(rows[list(inputs.columns)], recipe.scaling, inputs.vocabulary(rows, groups))
+    scaled = scaler.transform(rows)
     networks, histories = [], []
     for member in range(recipe.ensemble_size):
         fit, validation = validation_split(groups, labels, recipe.validation_size, seed + 7919 * member)
@@ -116,11 +167,27 @@ def fit_network(
         histories.append(outcome.history.assign(member=member))
     model = TrainedPreferenceModel(
         network=networks[0],
-        feature_columns=list(feature_columns),
+        feature_columns=list(inputs.columns),
         history=pd.concat(histories, ignore_index=True),
+        input_names=scaler.input_names,
         more_networks=networks[1:],
+        feature_schema=scaler.feature_schema,
+        scaler=scaler,
     )
     return FittedNetworkEnsemble(scaler, model, histories)
+
+
+def baseline_matrix(
+    train_rows: pd.DataFrame, train_artists: np.ndarray, rows: pd.DataFrame, inputs: ModelInputs
+) -> tuple[np.ndarray, np.ndarray]:
+    """A baseline's (train, rows) matrices: the feature columns, then multi-hot tags over a
+    vocabulary fitted on the training rows only."""
+    train = train_rows[list(inputs.columns)].to_numpy(dtype="float64")
+    other = rows[list(inputs.columns)].to_numpy(dtype="float64")
+    vocabulary = inputs.vocabulary(train_rows, train_artists)
+    if vocabulary is None:
+        return train, other
+    return np.hstack([train, vocabulary.encode(train_rows)]), np.hstack([other, vocabulary.encode(rows)])
 
 
 def logistic_regression() -> object:
@@ -139,7 +206,7 @@ BASELINES: dict[str, Callable[[], object]] = {
 
 @dataclass
 class CrossValidationResult:
-    predictions: pd.DataFrame  # model, grouping, fold, mbid, label, probability
+    predictions: pd.DataFrame  # model, grouping, fold, mbid, artist, label, probability
     seconds: dict[str, float]
     histories: list[pd.DataFrame]
     # Permutation importance of the first network recipe on each artist-grouped fold's held-out rows.
@@ -149,52 +216,51 @@ class CrossValidationResult:
 def cross_validate_table(
     table: pd.DataFrame,
     network_recipes: dict[str, NetworkRecipe],
-    recipe_columns: dict[str, list[str]],
-    baseline_columns: list[str],
+    recipe_columns: dict[str, Sequence[str] | ModelInputs],
+    baseline_columns: Sequence[str] | ModelInputs,
     folds: int = 5,
     seed: int = 0,
     groupings: tuple[str, ...] = GROUPINGS,
     progress: Callable[[str], None] | None = None,
+    baselines: Sequence[str] = tuple(BASELINES),
 ) -> CrossValidationResult:
-    """Out-of-fold predictions of every network recipe and both baselines on identical folds.
+    """Out-of-fold predictions of every network recipe and the baselines on identical folds.
 
-    `table` is a cleaned dataset (`mbid`, `artist`, `liked` and feature columns); each recipe
-    reads its own columns, the baselines read `baseline_columns`.
+    `table` is a cleaned dataset (`mbid`, `artist`, `liked`, feature columns and, for models with
+    tags, the raw tag text columns); each recipe reads its own inputs, the baselines read
+    `baseline_columns`. Tag vocabularies and scalings are fitted on each fold's training rows.
     """
     labels = table[LABEL_COLUMN].to_numpy(dtype="int64")
     artists = table["artist"].to_numpy()
     group_of = {"artist": artists, "recording": table["mbid"].to_numpy()}
-    matrices = {name: table[columns].to_numpy(dtype="float64") for name, columns in recipe_columns.items()}
-    baseline_matrix = table[baseline_columns].to_numpy(dtype="float64")
+    inputs = {name: ModelInputs.of(columns) for name, columns in recipe_columns.items()}
+    baseline_inputs = ModelInputs.of(baseline_columns)
     frames, seconds, histories, importances = [], {}, [], []
     explained = next(iter(network_recipes), None)
     for grouping in groupings:
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-        for fold, (train_index, test_index) in enumerate(splitter.split(baseline_matrix, labels, group_of[grouping])):
+        for fold, (train_index, test_index) in enumerate(splitter.split(np.zeros(len(labels)), labels, group_of[grouping])):
             y_train = labels[train_index]
+            train_rows, test_rows = table.iloc[train_index], table.iloc[test_index]
             fitted: dict[str, Callable[[], np.ndarray]] = {}
             for name, recipe in network_recipes.items():
                 started = time.perf_counter()
                 # Early stopping always holds out whole artists, whatever the outer grouping.
                 ensemble = fit_network(
-                    matrices[name][train_index], y_train, artists[train_index], recipe, seed=fold,
-                    feature_columns=recipe_columns[name],
+                    inputs[name].read(train_rows), y_train, artists[train_index], recipe, seed=fold, feature_columns=inputs[name]
                 )
                 seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
-                fitted[name] = lambda ensemble=ensemble, name=name: ensemble.like_probability(matrices[name][test_index])
+                fitted[name] = lambda ensemble=ensemble, name=name: ensemble.like_probability(inputs[name].read(test_rows))
                 histories += [history.assign(model=name, grouping=grouping, fold=fold) for history in ensemble.histories]
                 if name == explained and grouping == "artist" and len(np.unique(labels[test_index])) == 2:
-                    importances.append(
-                        permutation_importance(
-                            ensemble.like_probability, matrices[name][test_index], labels[test_index],
-                            recipe_columns[name], seed=fold,
-                        ).assign(model=name, fold=fold)
-                    )
-            for name, factory in BASELINES.items():
+                    importances.append(permutation_importance_of(ensemble, inputs[name], test_rows, labels[test_index], fold).assign(model=name, fold=fold))
+            if baselines:
+                train_matrix, test_matrix = baseline_matrix(train_rows, artists[train_index], test_rows, baseline_inputs)
+            for name in baselines:
                 started = time.perf_counter()
-                model = factory().fit(baseline_matrix[train_index], y_train)
+                model = BASELINES[name]().fit(train_matrix, y_train)
                 seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
-                fitted[name] = lambda model=model: model.predict_proba(baseline_matrix[test_index])[:, 1]
+                fitted[name] = lambda model=model, test_matrix=test_matrix: model.predict_proba(test_matrix)[:, 1]
             for name, predict in fitted.items():
                 frames.append(
                     pd.DataFrame(
@@ -203,6 +269,7 @@ def cross_validate_table(
                             "grouping": grouping,
                             "fold": fold,
                             "mbid": table["mbid"].to_numpy()[test_index],
+                            "artist": artists[test_index],
                             "label": labels[test_index],
                             "probability": predict(),
                         }
@@ -213,11 +280,34 @@ def cross_validate_table(
     return CrossValidationResult(pd.concat(frames, ignore_index=True), seconds, histories, importances)
 
 
-def evaluation_report(result: CrossValidationResult) -> EvaluationReport:
+def permutation_importance_of(
+    ensemble: FittedNetworkEnsemble, inputs: ModelInputs, rows: pd.DataFrame, labels: np.ndarray, seed: int
+) -> pd.DataFrame:
+    """Permutation importance of each feature column and, for a model with tags, of the tags as one
+    feature (every row's tag text shuffled together)."""
+    columns = list(inputs.columns)
+    text = rows[[column for column in TAG_TEXT_COLUMNS if inputs.tags and column in rows]].reset_index(drop=True)
+    names = columns + ([TAGS_FEATURE] if len(text.columns) else [])
+    codes = np.arange(len(rows), dtype="float64")[:, None]
+
+    def predict(matrix: np.ndarray) -> np.ndarray:
+        frame = pd.DataFrame(matrix[:, : len(columns)], columns=columns)
+        if len(text.columns):
+            # The last column holds row numbers; shuffling it hands each row another row's tags.
+            frame = pd.concat([frame, text.iloc[matrix[:, -1].astype("int64")].reset_index(drop=True)], axis=1)
+        return ensemble.like_probability(frame)
+
+    matrix = rows[columns].to_numpy(dtype="float64")
+    if len(text.columns):
+        matrix = np.hstack([matrix, codes])
+    return permutation_importance(predict, matrix, labels, names, seed=seed)
+
+
+def evaluation_report(result: CrossValidationResult, artist_pooling: float = ARTIST_POOLING) -> EvaluationReport:
     predictions = result.predictions
     return EvaluationReport(
         {
-            "summary": summarize_predictions(predictions),
+            "summary": summary_with_own_scores(predictions, artist_pooling),
             "predictions": predictions,
             "confusion": confusion_table(predictions),
             "calibration": calibration_table(predictions),
@@ -241,11 +331,31 @@ def permutation_importance_summary(importances: list[pd.DataFrame]) -> pd.DataFr
     return summary.sort_values("auc_drop", ascending=False, ignore_index=True)
 
 
-def summarize_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Per model and grouping: pooled out-of-fold metrics, and the spread of per-fold AUC."""
+def pooled(predictions: pd.DataFrame, weight: float) -> pd.DataFrame:
+    """`predictions` with each fold's probabilities pooled by artist (`pool_by_artist`)."""
+    if weight <= 0 or "artist" not in predictions:
+        return predictions
+    probability = predictions["probability"].to_numpy(dtype="float64").copy()
+    for _, index in predictions.groupby(["model", "grouping", "fold"], sort=False).indices.items():
+        probability[index] = pool_by_artist(probability[index], predictions["artist"].to_numpy()[index], weight)
+    return predictions.assign(probability=probability)
+
+
+def summary_with_own_scores(predictions: pd.DataFrame, artist_pooling: float) -> pd.DataFrame:
+    """One row per model and grouping: metrics of the scores as the product pools them, then the
+    accuracy and ROC-AUC of each track's own, unpooled score (`own_accuracy`, `own_roc_auc`)."""
+    summary = summarize_predictions(predictions, artist_pooling)
+    own = summarize_predictions(predictions, 0.0)[["model", "grouping", "accuracy", "roc_auc"]]
+    return summary.merge(own.rename(columns={"accuracy": "own_accuracy", "roc_auc": "own_roc_auc"}), on=["model", "grouping"])
+
+
+def summarize_predictions(predictions: pd.DataFrame, artist_pooling: float = 0.0) -> pd.DataFrame:
+    """Per model and grouping: out-of-fold metrics over all folds' rows, and the spread of per-fold
+    AUC; with `artist_pooling`, of probabilities pooled by artist within each fold."""
+    predictions = pooled(predictions, artist_pooling)
     rows = []
     for (model, grouping), part in predictions.groupby(["model", "grouping"], sort=False):
-        pooled = classification_metrics(part["label"].to_numpy(), part["probability"].to_numpy())
+        overall = classification_metrics(part["label"].to_numpy(), part["probability"].to_numpy())
         decided = (part["probability"] >= 0.5).astype(int)
         per_fold = [
             classification_metrics(fold["label"].to_numpy(), fold["probability"].to_numpy())["roc_auc"]
@@ -255,10 +365,11 @@ def summarize_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
             {
                 "model": model,
                 "grouping": grouping,
-                "rows": pooled["rows"],
-                "accuracy": pooled["accuracy"],
-                "roc_auc": pooled["roc_auc"],
-                "log_loss": pooled["log_loss"],
+                "artist_pooling": artist_pooling,
+                "rows": overall["rows"],
+                "accuracy": overall["accuracy"],
+                "roc_auc": overall["roc_auc"],
+                "log_loss": overall["log_loss"],
                 "precision": precision_score(part["label"], decided, zero_division=0),
                 "recall": recall_score(part["label"], decided, zero_division=0),
                 "fold_auc_mean": float(np.nanmean(per_fold)),

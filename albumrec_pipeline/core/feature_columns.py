@@ -122,6 +122,10 @@ def compact_encoded_feature_columns() -> list[str]:
 # Feature groups for the grouped-importance report: what the classifiers say about
 # genre, mood and rhythm style versus what the signal analysis measured directly.
 def feature_group(encoded_column: str) -> str:
+    # Genre-tag inputs (`tag:<term>`, and all tags as one feature); named here, not imported from
+    # core.tags, which this module's importers sit below.
+    if encoded_column.startswith("tag:") or encoded_column == "genre tags":
+        return "genre_tags"
     if encoded_column in HIGHLEVEL_COLUMNS:
         return "genre" if encoded_column.startswith("genre_") else "mood_and_style"
     if encoded_column == RELEASE_YEAR_COLUMN:

@@ -21,6 +21,7 @@ from albumrec_pipeline.core.feature_columns import (
     TITLE_COLUMNS,
 )
 from albumrec_pipeline.core.scaling import base_feature
+from albumrec_pipeline.core.tags import NO_TAGS_INPUT, TAGS_FEATURE, display_name, term_of_input
 
 # The classes of the AcousticBrainz (Essentia) classifiers, in words, and what to call each model.
 _MODEL_NAMES: dict[str, str] = {
@@ -152,12 +153,20 @@ GROUP_LABELS: dict[str, str] = {
     "mood_and_style": "mood and style classifiers",
     "acoustic": "acoustic measurements (tempo, key, loudness, timbre)",
     "metadata": "release year",
+    "genre_tags": "genre tags (file tags and MusicBrainz tags)",
 }
 
 
 def feature_label(column: str) -> str:
-    """A listener's name for a feature column or a network input (`bpm[2/4]` reads as `bpm`);
-    a name albumrec does not know is returned as it is."""
+    """A listener's name for a feature column or a network input (`bpm[2/4]` reads as `bpm`,
+    `tag:folk rock` as "genre tag Folk Rock"); a name albumrec does not know is returned as it is."""
+    if column == NO_TAGS_INPUT:
+        return "no genre tags"
+    term = term_of_input(column)
+    if term is not None:
+        return f"genre tag {display_name(term)}"
+    if column == TAGS_FEATURE:
+        return "genre tags (all of them)"
     return FEATURE_LABELS.get(column) or FEATURE_LABELS.get(base_feature(column), column)
 
 

@@ -30,8 +30,10 @@ already refuse what would compute differently, while a dependency pinned a minor
 on the scoring machine is common and harmless.
 
 The scaler and the network record the same feature schema (columns in order, their dtype, the
-one-hot vocabularies, the scaling method, the network inputs and a fingerprint of the fitted
-scaler); `check_scaler_and_model` refuses a pair that do not match.
+one-hot vocabularies, the genre-tag vocabulary, the scaling method, the network inputs and a
+fingerprint of the fitted scaler); `check_scaler_and_model` refuses a pair that do not match.
+Tags are encoded by the scaler itself, from the rows' raw tag text, over the vocabulary it was
+fitted with: rows can never reach the network encoded over another vocabulary.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from sklearn.pipeline import Pipeline
 from albumrec_pipeline.core.feature_columns import CATEGORICAL_VOCABULARIES
 from albumrec_pipeline.core.network import PreferenceNet
 from albumrec_pipeline.core.scaling import make_scaler, output_names
+from albumrec_pipeline.core.tags import TAG_TEXT_COLUMNS, TagVocabulary
 from albumrec_pipeline.storage.artifacts import (
     ArtifactFormatError,
     ArtifactIntegrityError,
@@ -148,6 +151,7 @@ class FeatureSchema:
     column_dtype: str = "float64"  # what every encoded column is read as
     input_dtype: str = "float32"  # what the network is fed
     categorical: dict[str, list[str]] = field(default_factory=dict)  # one-hot source -> vocabulary
+    tag_terms: tuple[str, ...] | None = None  # the genre-tag vocabulary; None: no tag inputs
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -158,6 +162,7 @@ class FeatureSchema:
             "column_dtype": self.column_dtype,
             "input_dtype": self.input_dtype,
             "categorical": {source: list(values) for source, values in self.categorical.items()},
+            "tag_terms": None if self.tag_terms is None else list(self.tag_terms),
         }
 
     @classmethod
@@ -170,6 +175,7 @@ class FeatureSchema:
             column_dtype=str(stored.get("column_dtype", "float64")),
             input_dtype=str(stored.get("input_dtype", "float32")),
             categorical={source: list(values) for source, values in dict(stored.get("categorical", {})).items()},
+            tag_terms=None if stored.get("tag_terms") is None else tuple(stored["tag_terms"]),
         )
 
     def check_encoding(self, what: str) -> None:
@@ -231,6 +237,11 @@ def check_scaler_and_model(scaler: FittedScaler, model: TrainedPreferenceModel) 
         )
     if theirs.categorical and theirs.categorical != ours.categorical:
         raise FeatureSchemaError(f"the scaler and the network one-hot encode the keys differently{together}")
+    if theirs.tag_terms != ours.tag_terms:
+        raise FeatureSchemaError(
+            f"the scaler encodes genre tags over {len(ours.tag_terms or ())} terms, the network was trained on "
+            f"{len(theirs.tag_terms or ())} other terms{together}"
+        )
     if theirs.scaler_fingerprint and theirs.scaler_fingerprint != ours.scaler_fingerprint:
         raise FeatureSchemaError(
             f"the network was trained with another fit of the scaler (parameters {theirs.scaler_fingerprint[:12]}, "
@@ -295,8 +306,11 @@ def rebuild_transformer(method: str, parameters: Mapping[str, Any]) -> Any:
     return transformer
 
 
-def fingerprint(method: str, columns: list[str], parameters: Mapping[str, Any]) -> str:
-    canonical = json.dumps({"method": method, "columns": columns, "parameters": parameters}, sort_keys=True)
+def fingerprint(method: str, columns: list[str], parameters: Mapping[str, Any], tag_terms: tuple[str, ...] | None = None) -> str:
+    document: dict[str, Any] = {"method": method, "columns": columns, "parameters": parameters}
+    if tag_terms is not None:
+        document["tag_terms"] = list(tag_terms)
+    canonical = json.dumps(document, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -313,6 +327,8 @@ class FittedScaler(StoredArtifact):
 
     `method` is one of `core.scaling.SCALING_METHODS`: the original project's `minmax`, or a
     transformation that suits the network better (see the README's model section).
+    `tags`, when set, appends the genre-tag inputs (`core.tags`), encoded from the rows' raw tag
+    text over the vocabulary fitted on the training rows; those inputs are not scaled.
     """
 
     transformer: Any
@@ -320,12 +336,18 @@ class FittedScaler(StoredArtifact):
     method: str
     training_statistics: pd.DataFrame
     versions: dict[str, str] = field(default_factory=library_versions)
+    tags: TagVocabulary | None = None
     native_files: ClassVar[tuple[str, ...]] = (SCALER_FILE,)
     # Loading rebuilds the scaler from the summary's parameters; scaler.joblib is not opened.
     files_read_on_load: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
-    def fit(cls, train_features: pd.DataFrame, method: str = "minmax") -> FittedScaler:
+    def fit(
+        cls, train_features: pd.DataFrame, method: str = "minmax", tags: TagVocabulary | None = None
+    ) -> FittedScaler:
+        """Fit on `train_features` (the encoded feature columns; raw tag text columns, when present
+        beside them, are not features). `tags` is a vocabulary fitted on the same rows."""
+        train_features = train_features.drop(columns=[c for c in TAG_TEXT_COLUMNS if c in train_features])
         values = train_features.to_numpy(dtype="float64")
         statistics = pd.DataFrame(
             {
@@ -335,12 +357,19 @@ class FittedScaler(StoredArtifact):
                 "data_mean": values.mean(axis=0),
             }
         )
-        return cls(make_scaler(method).fit(values), list(train_features.columns), method, statistics)
+        return cls(make_scaler(method).fit(values), list(train_features.columns), method, statistics, tags=tags)
 
     @property
     def input_names(self) -> list[str]:
-        """The network's inputs: one per feature, or one per bin for the piecewise encoding."""
-        return output_names(self.transformer, self.feature_columns)
+        """The network's inputs: one per feature, or one per bin for the piecewise encoding; then
+        one per tag term and "no tags", when the scaler encodes tags."""
+        names = output_names(self.transformer, self.feature_columns)
+        return names + (self.tags.input_names if self.tags is not None else [])
+
+    @property
+    def read_columns(self) -> list[str]:
+        """Every column `transform` reads: the feature columns, then the raw tag text columns."""
+        return self.feature_columns + (list(TAG_TEXT_COLUMNS) if self.tags is not None else [])
 
     @property
     def feature_schema(self) -> FeatureSchema:
@@ -348,13 +377,23 @@ class FittedScaler(StoredArtifact):
             columns=tuple(self.feature_columns),
             inputs=tuple(self.input_names),
             scaling=self.method,
-            scaler_fingerprint=fingerprint(self.method, self.feature_columns, fitted_parameters(self.transformer)),
+            scaler_fingerprint=fingerprint(
+                self.method, self.feature_columns, fitted_parameters(self.transformer),
+                None if self.tags is None else self.tags.terms,
+            ),
             categorical=categorical_encoding(self.feature_columns),
+            tag_terms=None if self.tags is None else self.tags.terms,
         )
 
     def transform(self, features: pd.DataFrame) -> np.ndarray:
+        """The network inputs of `features`: the scaled feature columns, then (when the scaler encodes
+        tags) the tag inputs from the `genre` text and, if present, the `musicbrainz_tags` text."""
         require_columns(features, self.feature_columns, "scaling")
-        return self.transformer.transform(features[self.feature_columns].to_numpy(dtype="float64")).astype("float32")
+        scaled = self.transformer.transform(features[self.feature_columns].to_numpy(dtype="float64")).astype("float32")
+        if self.tags is None:
+            return scaled
+        require_columns(features, [TAG_TEXT_COLUMNS[0]], "encoding genre tags")
+        return np.hstack([scaled, self.tags.encode(features)])
 
     def _probe_rows(self) -> np.ndarray:
         """Rows spanning the training range, on which a rebuilt scaler must agree with the fitted one."""
@@ -385,6 +424,7 @@ class FittedScaler(StoredArtifact):
                     "method": self.method,
                     "feature_schema": self.feature_schema.to_dict(),
                     "parameters": fitted_parameters(self.transformer),
+                    "tag_vocabulary": None if self.tags is None else self.tags.to_dict(),
                     "check": {"inputs": probe.tolist(), "outputs": self.transformer.transform(probe).tolist()},
                     "versions": dict(self.versions),
                 },
@@ -415,7 +455,11 @@ class FittedScaler(StoredArtifact):
         statistics.attrs = {}
         method = str(stored["method"])
         versions = dict(stored.get("versions", {}))
-        scaler = cls(rebuild_transformer(method, stored["parameters"]), columns, method, statistics, versions)
+        try:
+            tags = None if stored.get("tag_vocabulary") is None else TagVocabulary.from_dict(stored["tag_vocabulary"])
+        except (ValueError, TypeError, AttributeError) as error:
+            raise ArtifactFormatError(f"{what}: the stored tag vocabulary is unreadable ({error})") from None
+        scaler = cls(rebuild_transformer(method, stored["parameters"]), columns, method, statistics, versions, tags)
         scaler._check_reproduces(stored.get("check", {}), what)
         if scaler.feature_schema != schema:
             raise FeatureSchemaError(f"{what}: the rebuilt scaler does not match its recorded feature schema")
@@ -497,6 +541,9 @@ class TrainedPreferenceModel(StoredArtifact):
     scaler: FittedScaler | None = None
     # `dataset_digest` of the training table (cleaned_dataset), "" when unknown.
     dataset_digest: str = ""
+    # How much a track's score is pooled with its artist's other tracks when a table is scored
+    # (`core.evaluation.pool_by_artist`); the test metrics were measured with it.
+    artist_pooling: float = 0.0
     native_files: ClassVar[tuple[str, ...]] = (MODEL_FILE,)
 
     def __post_init__(self) -> None:
@@ -551,6 +598,7 @@ class TrainedPreferenceModel(StoredArtifact):
             "versions": dict(self.versions),
             "scaler": None if self.scaler is None else self.scaler.bundled(),
             "dataset_digest": self.dataset_digest,
+            "artist_pooling": float(self.artist_pooling),
         }
         buffer = io.BytesIO()
         torch.save(payload, buffer)
@@ -597,5 +645,5 @@ class TrainedPreferenceModel(StoredArtifact):
         # Built with its scaler, the model checks the pair: a file whose two halves disagree is refused.
         return cls(
             networks[0], columns, history, dict(payload.get("metrics", {})), list(payload["input_names"]), networks[1:],
-            schema, versions, scaler, str(payload.get("dataset_digest", "")),
+            schema, versions, scaler, str(payload.get("dataset_digest", "")), float(payload.get("artist_pooling", 0.0)),
         )

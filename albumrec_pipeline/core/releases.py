@@ -7,8 +7,11 @@ release-groups` and what each line of the MusicBrainz JSON dump's `mbdump/releas
 no `tracks` key at all when it has no audio tracks.
 
 The dump is read into two tables: `releases` (one row per release: ids, title, credit, date,
-status, types) and `tracks` (one row per track: release, position, recording). A tracklist row
-(`TRACK_COLUMNS`) is the two joined, which is what the live catalog produces directly.
+status, types, and the MusicBrainz tags of the release, its release group and its credited
+artists) and `tracks` (one row per track: release, position, recording, the recording's tags).
+A tracklist row (`TRACK_COLUMNS`) is the two joined, which is what the live catalog produces
+directly. The tag columns are raw tag strings (see `core.musicbrainz_tags`); a malformed tag
+list costs only that entity's tags, never the release.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from albumrec_pipeline.core.archives import ArchiveMember, DumpFormatError
+from albumrec_pipeline.core.archives import ArchiveMember, dump_member_lines
+from albumrec_pipeline.core.musicbrainz_tags import release_tag_columns, tags_text
 
 TRACK_COLUMNS: list[str] = [
     "release_id",
@@ -54,6 +58,9 @@ RELEASE_COLUMNS: list[str] = [
     "status",
     "primary_type",
     "secondary_types",
+    "release_tags",
+    "release_group_tags",
+    "artist_tags",
 ]
 CATALOG_TRACK_COLUMNS: list[str] = [
     "release_id",
@@ -65,6 +72,7 @@ CATALOG_TRACK_COLUMNS: list[str] = [
     "recording_artist_ids",
     "recording_year",
     "track_kind",
+    "recording_tags",
 ]
 # `track_kind` of a track row. Data tracks (enhanced-CD video or computer data) are catalogued
 # like any other recording, but they should not count toward an album's `tracks` in the ranking:
@@ -134,8 +142,8 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def release_record(release: Mapping[str, Any]) -> dict[str, Any]:
-    """The `releases` row of a release document."""
+def release_record(release: Mapping[str, Any], tag_problems: list[str] | None = None) -> dict[str, Any]:
+    """The `releases` row of a release document. Malformed tag lists are noted in `tag_problems`."""
     release_id = release.get("id")
     if not isinstance(release_id, str):
         raise ReleaseDocumentError(f"release document without an 'id': {str(release)[:80]}")
@@ -158,6 +166,7 @@ def release_record(release: Mapping[str, Any]) -> dict[str, Any]:
         "secondary_types": ";".join(t for t in secondary if isinstance(t, str)) or None
         if isinstance(secondary, list)
         else None,
+        **release_tag_columns(release, release_id, [] if tag_problems is None else tag_problems),
     }
 
 
@@ -190,13 +199,16 @@ def _medium_tracks(medium: Any, release_id: str) -> list[tuple[str, Mapping[str,
     return kinds
 
 
-def release_tracks(release: Mapping[str, Any], record: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def release_tracks(
+    release: Mapping[str, Any], record: Mapping[str, Any] | None = None, tag_problems: list[str] | None = None
+) -> list[dict[str, Any]]:
     """The `tracks` rows of a release document, in medium and track order.
 
     Every recording of a medium is a row, the pregap and data tracks included (`track_kind` says
     which); a medium without tracks adds none and leaves the release and its other media alone.
     """
-    record = record or release_record(release)
+    tag_problems = [] if tag_problems is None else tag_problems
+    record = record or release_record(release, tag_problems)
     release_id = record["release_id"]
     media = release.get("media")
     if not isinstance(media, list):
@@ -220,6 +232,9 @@ def release_tracks(release: Mapping[str, Any], record: Mapping[str, Any] | None 
                     "recording_artist_ids": credited_artist_ids(credit) or record["album_artist_ids"],
                     "recording_year": year_of(recording.get("first-release-date")) or record["release_year"],
                     "track_kind": kind,
+                    "recording_tags": tags_text(
+                        recording, f"release {release_id}: recording {recording_id}", tag_problems
+                    ),
                 }
             )
     return rows
@@ -244,11 +259,19 @@ class ReleaseIngestCounts:
     tracks: int = 0
     unusable: int = 0
     problems: list[str] = field(default_factory=list)
+    # Malformed tag lists: the entity's tags are left out, the release is kept.
+    tag_problems: int = 0
+    tag_problem_notes: list[str] = field(default_factory=list)
 
     def note_problem(self, problem: str, keep: int = 20) -> None:
         self.unusable += 1
         if len(self.problems) < keep:
             self.problems.append(problem)
+
+    def note_tag_problem(self, problem: str, keep: int = 20) -> None:
+        self.tag_problems += 1
+        if len(self.tag_problem_notes) < keep:
+            self.tag_problem_notes.append(problem)
 
 
 @dataclass
@@ -262,14 +285,17 @@ class ReleaseRows:
 
     def add(self, document: Any, where: str) -> None:
         """One document's release record and track rows; an unusable one is counted as a problem at `where`."""
+        tag_problems: list[str] = []
         try:
             if not isinstance(document, dict):
                 raise ReleaseDocumentError("not a JSON object")
-            record = release_record(document)
-            rows = release_tracks(document, record)
+            record = release_record(document, tag_problems)
+            rows = release_tracks(document, record, tag_problems)
         except ReleaseDocumentError as error:
             self.counts.note_problem(f"{where}: {error}")
             return
+        for problem in tag_problems:
+            self.counts.note_tag_problem(f"{where}: {problem}")
         self.releases.append(record)
         self.tracks.extend(rows)
         self.counts.releases += 1
@@ -298,7 +324,6 @@ def ingest_release_archive(
     Lines that are not JSON or not a release with a tracklist are counted and skipped. An archive
     without `mbdump/release` is not the release dump, which is an error.
     """
-    found = False
     collected = ReleaseRows(counts)
 
     def flush() -> None:
@@ -307,33 +332,20 @@ def ingest_release_archive(
                 emit(name, table)
 
     try:
-        for member in members:
-            counts.members += 1
-            if member.name != RELEASE_DUMP_MEMBER and not member.name.endswith("/" + RELEASE_DUMP_MEMBER):
+        for where, line in dump_member_lines(members, RELEASE_DUMP_MEMBER, counts, "release.tar.xz"):
+            try:
+                document = orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                counts.note_problem(f"{where}: {error}")
                 continue
-            found = True
-            for number, line in enumerate(member.file, start=1):
-                if not line.strip():
-                    continue
-                where = f"{member.name} line {number}"
-                try:
-                    document = orjson.loads(line)
-                except orjson.JSONDecodeError as error:
-                    counts.note_problem(f"{where}: {error}")
-                    continue
-                collected.add(document, where)
-                if len(collected.releases) >= batch_releases:
-                    flush()
-                    if on_progress:
-                        on_progress(counts)
+            collected.add(document, where)
+            if len(collected.releases) >= batch_releases:
+                flush()
+                if on_progress:
+                    on_progress(counts)
     finally:
         # Also when the archive breaks off: what was read is handed out; the caller decides.
         flush()
-    if not found:
-        raise DumpFormatError(
-            f"no {RELEASE_DUMP_MEMBER} member among {counts.members} members: this is not the MusicBrainz "
-            "JSON dump's release.tar.xz"
-        )
     return counts
 
 
@@ -345,16 +357,26 @@ def tracklist_table(releases: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return table
 
 
+def _earliest_rows(tracklists: pd.DataFrame, recording_ids: Iterable[str]) -> pd.DataFrame:
+    wanted = tracklists[tracklists["recording_id"].isin(set(recording_ids))]
+    return wanted.sort_values(["recording_id", "release_date", "release_id"], na_position="last").drop_duplicates(
+        "recording_id"
+    )
+
+
+def earliest_release_ids(tracklists: pd.DataFrame, recording_ids: Iterable[str]) -> dict[str, str]:
+    """Recording -> the release `recording_metadata` describes it by (its earliest)."""
+    earliest = _earliest_rows(tracklists, recording_ids)
+    return dict(zip(earliest["recording_id"], earliest["release_id"]))
+
+
 def recording_metadata(tracklists: pd.DataFrame, recording_ids: Iterable[str]) -> pd.DataFrame:
     """Release year, titles and artist for each recording, from its earliest release.
 
     A recording often sits on an album, singles and compilations; the earliest release (ties
     broken by release id, so the choice is deterministic) is the one its listener knows.
     """
-    wanted = tracklists[tracklists["recording_id"].isin(set(recording_ids))]
-    earliest = wanted.sort_values(
-        ["recording_id", "release_date", "release_id"], na_position="last"
-    ).drop_duplicates("recording_id")
+    earliest = _earliest_rows(tracklists, recording_ids)
     return pd.DataFrame(
         {
             "mbid": earliest["recording_id"],

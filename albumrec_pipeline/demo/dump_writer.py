@@ -8,7 +8,8 @@
   for the lowlevel, rhythm and tonal CSVs, each holding one CSV (text values, empty when
   missing, CRLF line ends, a header) and a COPYING file.
 * The MusicBrainz JSON dump's `release.tar.xz`: `mbdump/release` with one release document
-  per line, next to the TIMESTAMP and COPYING files.
+  per line, next to the TIMESTAMP and COPYING files; `release-group.tar.xz` and `artist.tar.xz`
+  the same way (`mbdump/release-group`, `mbdump/artist`).
 
 The same functions write the benchmark's synthetic dumps, at any size.
 """
@@ -161,13 +162,23 @@ def write_acousticbrainz_dumps(
     return written
 
 
-def release_dump_members(releases: Iterable[dict]) -> Iterator[tuple[str, bytes]]:
+def entity_dump_members(entity: str, documents: Iterable[dict]) -> Iterator[tuple[str, bytes]]:
+    """The members of one entity's archive of the MusicBrainz JSON dump: `mbdump/<entity>`, a document a line."""
     yield "TIMESTAMP", b"2022-06-23 00:00:00+00\n"
     yield "COPYING", _COPYING
-    yield "mbdump/release", b"".join(orjson.dumps(release) + b"\n" for release in releases)
+    yield f"mbdump/{entity}", b"".join(orjson.dumps(document) + b"\n" for document in documents)
+
+
+def release_dump_members(releases: Iterable[dict]) -> Iterator[tuple[str, bytes]]:
+    return entity_dump_members("release", releases)
+
+
+def write_entity_dump(path: Path, entity: str, documents: Iterable[dict]) -> Path:
+    """One entity's archive of the MusicBrainz JSON dump, e.g. `artist.tar.xz` (`mbdump/artist`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_tar_xz(path, entity_dump_members(entity, documents))
 
 
 def write_release_dump(path: Path, releases: Iterable[dict]) -> Path:
     """The MusicBrainz JSON dump's release archive, `release.tar.xz`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_tar_xz(path, release_dump_members(releases))
+    return write_entity_dump(path, "release", releases)

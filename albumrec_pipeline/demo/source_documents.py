@@ -1,7 +1,15 @@
 """Documents in the exact shapes of the real sources: AcousticBrainz low-level and high-level
-documents (as in the 2022 dumps and the v1 API) and MusicBrainz release documents (as WS/2
-`release/<id>?inc=recordings+artist-credits+release-groups` returns them and as each line of
-the MusicBrainz JSON dump holds them).
+documents (as in the 2022 dumps and the v1 API), MusicBrainz release documents (as WS/2
+`release/<id>?inc=recordings+artist-credits+release-groups+genres+tags` returns them and as each
+line of the MusicBrainz JSON dump holds them), and the release-group and artist documents of the
+dump's `release-group.tar.xz` and `artist.tar.xz`, with their genres and tags.
+
+MusicBrainz genres and tags are written as the WS/2 JSON serializer writes them: `tags` as
+`{"count", "name"}` and `genres` (the tags on MusicBrainz's genre list, with the same votes) as
+`{"count", "disambiguation", "id", "name"}`, each list sorted by name. In release documents they
+sit where real release lookups have them (the release's own lists, and the tags of the artists
+of the release's artist credit) and genres carry only `count` and `name`: the release group's and
+recordings' lists are left out there, and the release-group archive carries the release groups'.
 
 Only a subset of each real document is produced, to keep the demo world small, but every key
 that is present sits at the same path and holds the same kind of value as in real documents.
@@ -9,6 +17,8 @@ that is present sits at the same path and holds the same kind of value as in rea
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from typing import Any
 
 import numpy as np
@@ -119,14 +129,86 @@ def highlevel_document(
     }
 
 
-def artist_credit(artist_id: str, name: str, sort_name: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "artist": {"disambiguation": "", "id": artist_id, "name": name, "sort-name": sort_name},
-            "joinphrase": "",
-            "name": name,
-        }
-    ]
+def genre_id(name: str) -> str:
+    """A made-up genre id: a version-8 UUID (MusicBrainz mints version 4), stable per name."""
+    number = int.from_bytes(hashlib.sha256(f"albumrec demo genre {name}".encode()).digest()[:16], "big")
+    return str(uuid.UUID(int=(number & ~(0xF << 76) & ~(0x3 << 62)) | (8 << 76) | (0x2 << 62)))
+
+
+def tag_lists(
+    votes: list[tuple[str, int]], genres: frozenset[str], full_genres: bool = True
+) -> dict[str, list[dict[str, Any]]]:
+    """`genres` and `tags` of an entity from its (name, votes): every name is a tag, those in `genres`
+    also a genre. `full_genres=False` writes genres as `{"count", "name"}` only."""
+    ordered = sorted(votes)
+    return {
+        "genres": [
+            {"count": count, "disambiguation": "", "id": genre_id(name), "name": name}
+            if full_genres
+            else {"count": count, "name": name}
+            for name, count in ordered
+            if name in genres
+        ],
+        "tags": [{"count": count, "name": name} for name, count in ordered],
+    }
+
+
+def artist_credit(
+    artist_id: str, name: str, sort_name: str, tags: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """A one-artist credit; `tags` given, the artist object carries them (as at the artist's first
+    credit in a release document)."""
+    artist: dict[str, Any] = {"disambiguation": "", "id": artist_id, "name": name, "sort-name": sort_name}
+    if tags is not None:
+        artist["tags"] = tags
+    return [{"artist": artist, "joinphrase": "", "name": name}]
+
+
+def artist_document(
+    *, artist_id: str, name: str, sort_name: str, tags: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """A line of the JSON dump's `mbdump/artist`."""
+    return {
+        "aliases": [],
+        "annotation": None,
+        "disambiguation": "",
+        **tags,
+        "id": artist_id,
+        "life-span": {"begin": None, "end": None, "ended": False},
+        "name": name,
+        "rating": {"value": None, "votes-count": 0},
+        "relations": [],
+        "sort-name": sort_name,
+        "type": None,
+        "type-id": None,
+    }
+
+
+def release_group_document(
+    *,
+    release_group_id: str,
+    title: str,
+    first_release_date: str,
+    credit: list[dict[str, Any]],
+    tags: dict[str, list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """A line of the JSON dump's `mbdump/release-group`."""
+    return {
+        "aliases": [],
+        "annotation": None,
+        "artist-credit": credit,
+        "disambiguation": "",
+        "first-release-date": first_release_date,
+        **tags,
+        "id": release_group_id,
+        "primary-type": "Album",
+        "primary-type-id": ALBUM_TYPE_ID,
+        "rating": {"value": None, "votes-count": 0},
+        "relations": [],
+        "secondary-type-ids": [],
+        "secondary-types": [],
+        "title": title,
+    }
 
 
 def release_document(
@@ -138,17 +220,23 @@ def release_document(
     credit: list[dict[str, Any]],
     release_group_id: str,
     media: list[dict[str, Any]],
+    tags: dict[str, list[dict[str, Any]]] | None = None,
+    group_credit: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """`credit`: the release's (its artists may carry tags); `group_credit`: the release group's and
+    the tracks' (default `credit`), where the serializer leaves out the tags of artists the
+    release's credit already names."""
     return {
         "artist-credit": credit,
         "country": country,
         "date": date,
         "disambiguation": "",
+        **(tags or {"genres": [], "tags": []}),
         "id": release_id,
         "media": media,
         "quality": "normal",
         "release-group": {
-            "artist-credit": credit,
+            "artist-credit": group_credit or credit,
             "disambiguation": "",
             "first-release-date": date,
             "id": release_group_id,

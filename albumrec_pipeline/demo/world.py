@@ -9,6 +9,8 @@ network (see `dump_writer` for the exact files):
     <root>/acousticbrainz/acousticbrainz-highlevel-json-demo-<n>.tar.zst   per kind, split by mbid
     <root>/acousticbrainz/acousticbrainz-lowlevel-features-demo-<csv>.tar.zst   CSV feature dumps
     <root>/musicbrainz/release.tar.xz     the MusicBrainz JSON dump's release archive (mbdump/release)
+    <root>/musicbrainz/release-group.tar.xz   ... its release groups (mbdump/release-group) and
+    <root>/musicbrainz/artist.tar.xz          artists (mbdump/artist), with their genres and tags
     <root>/liked_tracks.csv               the listener's list: mbid,liked
     <root>/demo_world.json                written last: the spec of the complete world
 
@@ -24,6 +26,9 @@ How the world hangs together:
 * The labelled tracks sit on their own releases, which hold nothing else; the candidate albums
   (the other albums of labelled artists and the albums of unlabelled artists) hold no labelled
   recording. Some candidate tracks lack one or both AcousticBrainz documents, like real data.
+* MusicBrainz tags with votes: most artists carry their genre (the one nearest their style) and
+  often a narrower one, under half of the albums carry the genre of their own sound, few
+  releases any (see `_musicbrainz_tags`). Since the taste follows the style, so do the tags.
 * As in the real dumps, some recordings were analysed twice (a second submission, offset 1,
   whose tempo is off by an octave, the commonest disagreement between analyses), and some
   albums were reissued (a second release in the same release group, holding the same recordings).
@@ -66,7 +71,7 @@ from albumrec_pipeline.demo.reference_figures import (
 )
 
 # Bump when the generator changes what it writes, so an old world on disk is rebuilt.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 MARKER_FILE_NAME = "demo_world.json"
 
 # How a track's style splits between artist, album and the track itself (variances sum to 1,
@@ -152,6 +157,9 @@ class DemoWorld:
     truth: pd.DataFrame = field(repr=False)
     # Second submissions (offset 1) of some recordings, by kind: mbid -> document.
     resubmissions: dict[str, dict[str, dict]] = field(default_factory=dict, repr=False)
+    # The lines of the MusicBrainz dump's `mbdump/artist` and `mbdump/release-group`, with genres and tags.
+    artists: list[dict] = field(default_factory=list, repr=False)
+    release_groups: list[dict] = field(default_factory=list, repr=False)
 
     @property
     def candidate_release_ids(self) -> set[str]:
@@ -176,7 +184,7 @@ class DemoWorld:
 class DemoWorldPaths:
     root: Path
     acousticbrainz_dumps: Path  # folder of AcousticBrainz dump archives (JSON and CSV)
-    musicbrainz_dumps: Path  # folder holding the MusicBrainz release.tar.xz
+    musicbrainz_dumps: Path  # folder holding the MusicBrainz release.tar.xz, release-group.tar.xz, artist.tar.xz
     liked_tracks_path: Path  # mbid,liked
 
     @property
@@ -186,6 +194,14 @@ class DemoWorldPaths:
     @property
     def release_archive(self) -> Path:
         return self.musicbrainz_dumps / "release.tar.xz"
+
+    @property
+    def release_group_archive(self) -> Path:
+        return self.musicbrainz_dumps / "release-group.tar.xz"
+
+    @property
+    def artist_archive(self) -> Path:
+        return self.musicbrainz_dumps / "artist.tar.xz"
 
 
 def demo_world_paths(root: Path | str) -> DemoWorldPaths:
@@ -267,14 +283,115 @@ _GENRE_PROTOTYPES: dict[str, dict[str, float]] = {
 }
 
 
-def _nearest_genre(style: np.ndarray) -> np.ndarray:
-    names = list(_GENRE_PROTOTYPES)
-    prototypes = np.zeros((len(names), len(STYLE_AXES)))
+def _genres_by_distance(style: np.ndarray) -> np.ndarray:
+    """For each style, the genres' indices (into `_GENRE_PROTOTYPES`), nearest prototype first."""
+    prototypes = np.zeros((len(_GENRE_PROTOTYPES), len(STYLE_AXES)))
     for row, loadings in enumerate(_GENRE_PROTOTYPES.values()):
         for axis, value in loadings.items():
             prototypes[row, AXIS_INDEX[axis]] = value
     distances = ((style[:, None, :] - prototypes[None, :, :]) ** 2).sum(axis=2)
-    return np.array(names)[distances.argmin(axis=1)]
+    return distances.argsort(axis=1, kind="stable")
+
+
+def _nearest_genre(style: np.ndarray) -> np.ndarray:
+    return np.array(list(_GENRE_PROTOTYPES))[_genres_by_distance(style)[:, 0]]
+
+
+# MusicBrainz tags. Each demo genre's name on MusicBrainz's genre list, and narrower genres its
+# artists are often tagged with too, each leaning to one end of a style axis (a hard rock band is
+# more energetic than a blues rock one), so the narrower tag says a little more about the sound.
+_MUSICBRAINZ_GENRES: dict[str, tuple[str, dict[str, tuple[str, float]]]] = {
+    "Rock": ("rock", {"classic rock": ("tempo", -1), "hard rock": ("energy", 1), "blues rock": ("acoustic", 1)}),
+    "Pop": ("pop", {"synth-pop": ("electronic", 1), "dance-pop": ("tempo", 1), "indie pop": ("bright", 1)}),
+    "Country": ("country", {"country rock": ("energy", 1), "honky tonk": ("tempo", 1), "outlaw country": ("mood", -1)}),
+    "Hip-Hop": ("hip hop", {"boom bap": ("acoustic", 1), "jazz rap": ("mood", 1), "gangsta rap": ("energy", 1)}),
+    "Folk": ("folk", {"contemporary folk": ("bright", 1), "indie folk": ("mood", -1), "folk rock": ("energy", 1)}),
+    "Electronic": ("electronic", {"house": ("tempo", 1), "techno": ("energy", 1), "idm": ("mood", -1)}),
+    "Jazz": ("jazz", {"hard bop": ("energy", 1), "cool jazz": ("energy", -1), "bebop": ("tempo", 1)}),
+    "Rhythm & Blues": ("r&b", {"contemporary r&b": ("electronic", 1), "new jack swing": ("tempo", 1), "soul": ("acoustic", 1)}),
+    "Blues": ("blues", {"electric blues": ("energy", 1), "chicago blues": ("urban", 1), "delta blues": ("acoustic", 1)}),
+    "Alternative Rock": ("alternative rock", {"grunge": ("energy", 1), "indie rock": ("bright", 1), "post-punk": ("mood", -1)}),
+    "Indie Rock": ("indie rock", {"indie pop": ("mood", 1), "dream pop": ("energy", -1), "shoegaze": ("electronic", 1)}),
+    "Ambient": ("ambient", {"dark ambient": ("mood", -1), "drone": ("tempo", -1), "downtempo": ("urban", 1)}),
+    "Soul": ("soul", {"southern soul": ("acoustic", 1), "northern soul": ("tempo", 1), "motown": ("mood", 1)}),
+    "Singer-Songwriter": ("singer-songwriter", {"contemporary folk": ("bright", 1), "folk": ("acoustic", 1), "chamber pop": ("mood", 1)}),
+    "Metal": ("metal", {"heavy metal": ("tempo", -1), "thrash metal": ("tempo", 1), "doom metal": ("mood", -1)}),
+    "Americana": ("americana", {"alternative country": ("mood", -1), "folk rock": ("energy", 1), "country rock": ("tempo", 1)}),
+    "Funk": ("funk", {"p-funk": ("electronic", 1), "disco": ("tempo", 1), "soul": ("mood", -1)}),
+}
+MUSICBRAINZ_GENRE_NAMES: frozenset[str] = frozenset(
+    name for main, narrower in _MUSICBRAINZ_GENRES.values() for name in (main, *narrower)
+)
+
+
+def _narrower_genre(genre: str, style: np.ndarray, rng: np.random.Generator) -> str:
+    """The narrower genre of `genre` whose lean the style matches best (with some editors' noise)."""
+    narrower = _MUSICBRAINZ_GENRES[genre][1]
+    fit = [sign * style[AXIS_INDEX[axis]] + 0.5 * rng.standard_normal() for axis, sign in narrower.values()]
+    return list(narrower)[int(np.argmax(fit))]
+
+
+_OTHER_TAGS: tuple[str, ...] = ("seen live", "british", "american", "favorites")
+# Shares of entities with any tag: most artists, under half of the albums, few single releases.
+ARTIST_TAGGED_SHARE, RELEASE_GROUP_TAGGED_SHARE, RELEASE_TAGGED_SHARE = 0.75, 0.45, 0.05
+
+
+@dataclass(frozen=True)
+class MusicBrainzTags:
+    """(name, votes) per artist, per album's release group and per album's first release."""
+
+    artists: list[list[tuple[str, int]]]
+    release_groups: list[list[tuple[str, int]]]
+    releases: list[list[tuple[str, int]]]
+
+
+def _add_vote(votes: dict[str, int], name: str, count: int) -> None:
+    votes[name] = max(votes.get(name, 0), max(1, int(count)))
+
+
+def _musicbrainz_tags(
+    artist_style: np.ndarray, album_style: np.ndarray, album_artist: np.ndarray, rng: np.random.Generator
+) -> MusicBrainzTags:
+    """Tags with votes, as MusicBrainz editors leave them: an artist is tagged with its genre (the
+    prototype nearest its style), often the narrower genre of it its style leans to, sometimes its
+    next-nearest genre and a tag that is no genre; better-known artists have more votes. An album is tagged with the
+    genre nearest its own sound (the artist's varied by the album's), sometimes also its artist's.
+    Some entities have no tags at all. The tags follow the style, as the listener's taste does, so
+    they carry some of that taste, as real tags do."""
+    genres = list(_GENRE_PROTOTYPES)
+    artist_order = _genres_by_distance(artist_style)
+    album_mix = math.sqrt(ARTIST_SHARE) * artist_style[album_artist] + math.sqrt(ALBUM_SHARE) * album_style
+    album_order = _genres_by_distance(album_mix / math.sqrt(ARTIST_SHARE + ALBUM_SHARE))
+    artists = []
+    for artist, order in enumerate(artist_order):
+        votes: dict[str, int] = {}
+        if rng.random() < ARTIST_TAGGED_SHARE:
+            fame = rng.lognormal(0.0, 0.8)
+            main = _MUSICBRAINZ_GENRES[genres[order[0]]][0]
+            top = min(40, max(1, round(fame * rng.uniform(2.0, 6.0))))
+            _add_vote(votes, main, top)
+            if rng.random() < 0.55:
+                narrower_genre = _narrower_genre(genres[order[0]], artist_style[artist], rng)
+                _add_vote(votes, narrower_genre, round(top * rng.uniform(0.2, 0.8)))
+            if rng.random() < 0.35:
+                _add_vote(votes, _MUSICBRAINZ_GENRES[genres[order[1]]][0], round(top * rng.uniform(0.1, 0.5)))
+            if rng.random() < 0.2:
+                _add_vote(votes, _OTHER_TAGS[int(rng.integers(len(_OTHER_TAGS)))], int(rng.integers(1, 3)))
+        artists.append(sorted(votes.items()))
+    groups, releases = [], []
+    for album, order in enumerate(album_order):
+        votes = {}
+        main = _MUSICBRAINZ_GENRES[genres[order[0]]][0]
+        if rng.random() < RELEASE_GROUP_TAGGED_SHARE:
+            _add_vote(votes, main, 1 + rng.poisson(1.5))
+            artist_main = _MUSICBRAINZ_GENRES[genres[artist_order[album_artist[album]][0]]][0]
+            if artist_main != main and rng.random() < 0.4:
+                _add_vote(votes, artist_main, int(rng.integers(1, 3)))
+            if rng.random() < 0.2:
+                _add_vote(votes, _narrower_genre(genres[order[0]], album_mix[album], rng), 1)
+        groups.append(sorted(votes.items()))
+        releases.append([(main, 1)] if rng.random() < RELEASE_TAGGED_SHARE else [])
+    return MusicBrainzTags(artists, groups, releases)
 
 
 def taste_score(latent: np.ndarray) -> np.ndarray:
@@ -308,9 +425,10 @@ TRACK_TASTE_WEIGHT = 0.2
 
 def build_demo_world(spec: DemoWorldSpec = DemoWorldSpec()) -> DemoWorld:
     """The complete world, in memory; deterministic in `spec`."""
-    # Each aspect draws from its own stream, so adding one (editions, the ninth) leaves the others as they were.
-    streams = np.random.SeedSequence(spec.seed).spawn(9)
-    structure_rng, style_rng, audio_rng, taste_rng, coverage_rng, name_rng, id_rng, detail_rng, edition_rng = (
+    # Each aspect draws from its own stream, so adding one (editions the ninth, MusicBrainz tags the
+    # tenth) leaves the others as they were.
+    streams = np.random.SeedSequence(spec.seed).spawn(10)
+    structure_rng, style_rng, audio_rng, taste_rng, coverage_rng, name_rng, id_rng, detail_rng, edition_rng, tag_rng = (
         np.random.default_rng(stream) for stream in streams
     )
 
@@ -407,7 +525,8 @@ def build_demo_world(spec: DemoWorldSpec = DemoWorldSpec()) -> DemoWorld:
     )
 
     lowlevel_documents, highlevel_documents = _documents(audio, catalogue, has_lowlevel, has_highlevel, detail_rng)
-    releases = _releases(catalogue, np.rint(audio.scalars["duration"] * 1000).astype(int).tolist())
+    tags = _musicbrainz_tags(artist_style, album_style, album_artist_arr, tag_rng)
+    releases = _releases(catalogue, np.rint(audio.scalars["duration"] * 1000).astype(int).tolist(), tags)
     # Dump files are not grouped by artist or by the listener's taste.
     releases = [releases[index] for index in structure_rng.permutation(n_albums)]
     candidate_releases = {catalogue.release_ids[album] for album in np.flatnonzero(~album_labelled_arr)}
@@ -444,6 +563,8 @@ def build_demo_world(spec: DemoWorldSpec = DemoWorldSpec()) -> DemoWorld:
         liked_tracks=liked_tracks,
         truth=truth,
         resubmissions=resubmissions,
+        artists=_artist_documents(catalogue, tags),
+        release_groups=_release_group_documents(catalogue, tags),
     )
 
 
@@ -459,7 +580,13 @@ def _with_reissues(releases: list[dict], candidates: set[str], share: float, rng
         for medium in original["media"]:
             track_ids = _seeded_uuids(rng, len(medium["tracks"]))
             media.append({**medium, "tracks": [{**track, "id": new} for track, new in zip(medium["tracks"], track_ids)]})
-        reissues.append({**original, "id": reissue_id, "date": f"{later:04d}", "country": "XW", "media": media})
+        # A later edition has tags of its own, which hardly anyone adds.
+        reissues.append(
+            {
+                **original, "id": reissue_id, "date": f"{later:04d}", "country": "XW", "media": media,
+                "genres": [], "tags": [],
+            }
+        )
     # Spread the reissues through the file, as the dump's order is not by release group.
     combined = list(releases)
     for reissue in reissues:
@@ -635,12 +762,27 @@ def _catalogue(
     )
 
 
-def _releases(catalogue: _Catalogue, lengths_ms: list[int]) -> list[dict]:
-    """One MusicBrainz release document per album, in album order."""
-    credits = [
-        docs.artist_credit(artist_id, name, sort_name)
-        for artist_id, name, sort_name in zip(catalogue.artist_ids, catalogue.artist_names, catalogue.artist_sort_names)
+def _credits(catalogue: _Catalogue, tags: MusicBrainzTags | None = None) -> list[list[dict]]:
+    """Each artist's credit; with `tags`, its artist object carries the artist's tags."""
+    votes = tags.artists if tags is not None else [None] * len(catalogue.artist_ids)
+    return [
+        docs.artist_credit(
+            artist_id,
+            name,
+            sort_name,
+            None if artist_votes is None else docs.tag_lists(artist_votes, MUSICBRAINZ_GENRE_NAMES)["tags"],
+        )
+        for artist_id, name, sort_name, artist_votes in zip(
+            catalogue.artist_ids, catalogue.artist_names, catalogue.artist_sort_names, votes
+        )
     ]
+
+
+def _releases(catalogue: _Catalogue, lengths_ms: list[int], tags: MusicBrainzTags) -> list[dict]:
+    """One MusicBrainz release document per album, in album order. The release's genres and tags, and
+    its artist's tags in the release's credit (the serializer leaves them out of the others)."""
+    credits = _credits(catalogue)
+    tagged_credits = _credits(catalogue, tags)
     releases = []
     track = 0
     for album, discs in enumerate(catalogue.album_discs):
@@ -670,12 +812,42 @@ def _releases(catalogue: _Catalogue, lengths_ms: list[int]) -> list[dict]:
                 title=catalogue.album_titles[album],
                 date=date,
                 country=catalogue.album_countries[album],
-                credit=credit,
+                credit=tagged_credits[catalogue.album_artist[album]],
                 release_group_id=catalogue.release_group_ids[album],
                 media=media,
+                tags=docs.tag_lists(tags.releases[album], MUSICBRAINZ_GENRE_NAMES, full_genres=False),
+                group_credit=credit,
             )
         )
     return releases
+
+
+def _artist_documents(catalogue: _Catalogue, tags: MusicBrainzTags) -> list[dict]:
+    """The lines of `mbdump/artist`: every artist with its genres and tags, in artist order."""
+    return [
+        docs.artist_document(
+            artist_id=artist_id, name=name, sort_name=sort_name, tags=docs.tag_lists(votes, MUSICBRAINZ_GENRE_NAMES)
+        )
+        for artist_id, name, sort_name, votes in zip(
+            catalogue.artist_ids, catalogue.artist_names, catalogue.artist_sort_names, tags.artists
+        )
+    ]
+
+
+def _release_group_documents(catalogue: _Catalogue, tags: MusicBrainzTags) -> list[dict]:
+    """The lines of `mbdump/release-group`: one per album, in album order, with its genres and tags.
+    The artists of its credit carry theirs too, as in the dump."""
+    credits = _credits(catalogue, tags)
+    return [
+        docs.release_group_document(
+            release_group_id=catalogue.release_group_ids[album],
+            title=catalogue.album_titles[album],
+            first_release_date=catalogue.album_dates[album],
+            credit=credits[catalogue.album_artist[album]],
+            tags=docs.tag_lists(tags.release_groups[album], MUSICBRAINZ_GENRE_NAMES),
+        )
+        for album in range(len(catalogue.release_ids))
+    ]
 
 
 def _documents(
@@ -806,8 +978,13 @@ def write_demo_world(
     )
     report(f"  {len(written)} AcousticBrainz dump archives written")
     dump_writer.write_release_dump(paths.release_archive, world.releases)
+    dump_writer.write_entity_dump(paths.release_group_archive, "release-group", world.release_groups)
+    dump_writer.write_entity_dump(paths.artist_archive, "artist", world.artists)
     _write_atomically(paths.liked_tracks_path, world.liked_tracks[["mbid", "liked"]].to_csv(index=False))
-    report(f"  {len(world.releases):,} MusicBrainz releases and {len(world.liked_tracks):,} labelled tracks written")
+    report(
+        f"  {len(world.releases):,} MusicBrainz releases, {len(world.release_groups):,} release groups, "
+        f"{len(world.artists):,} artists and {len(world.liked_tracks):,} labelled tracks written"
+    )
 
     marker = {
         "description": "albumrec demo world: synthetic AcousticBrainz and MusicBrainz dump archives",
@@ -831,6 +1008,8 @@ def is_complete_demo_world(root: Path | str, spec: DemoWorldSpec) -> bool:
         and marker.get("generator_version") == GENERATOR_VERSION
         and marker.get("spec") == spec.as_json()
         and paths.release_archive.is_file()
+        and paths.release_group_archive.is_file()
+        and paths.artist_archive.is_file()
         and paths.liked_tracks_path.is_file()
         and paths.acousticbrainz_dumps.is_dir()
     )

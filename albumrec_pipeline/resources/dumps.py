@@ -11,6 +11,7 @@ from pydantic import Field
 
 from albumrec_pipeline.core.archives import find_archives
 from albumrec_pipeline.core.catalog import EngineSettings, connect
+from albumrec_pipeline.core.musicbrainz_tags import ARTIST, RELEASE_GROUP
 from albumrec_pipeline.settings import (
     ACOUSTICBRAINZ_DUMPS_DIR,
     ACOUSTICBRAINZ_DUMPS_ENV_VAR,
@@ -21,9 +22,14 @@ from albumrec_pipeline.settings import (
 from albumrec_pipeline.storage.atomic import is_local
 from albumrec_pipeline.storage.tables import TableFiles
 
-# The MusicBrainz JSON dump has one archive per entity; albumrec reads the release one
-# (`release.tar.xz`, or several parts of it), not `release-group.tar.xz` and the others.
+# The MusicBrainz JSON dump has one archive per entity. albumrec reads the release one
+# (`release.tar.xz`, or several parts of it) into the release and track tables, and, when they are
+# there, `release-group.tar.xz` and `artist.tar.xz` into the tag tables; the others are ignored.
 _RELEASE_ARCHIVE = re.compile(r"^release(?:[._-](?!group)[A-Za-z0-9._-]*)?$")
+_TAG_ARCHIVES = {
+    RELEASE_GROUP: re.compile(r"^release[-_]group(?:[._-][A-Za-z0-9._-]*)?$"),
+    ARTIST: re.compile(r"^artist(?:[._-][A-Za-z0-9._-]*)?$"),
+}
 
 
 def acousticbrainz_archives(folder: Path | str) -> dict[str, Path]:
@@ -34,6 +40,12 @@ def acousticbrainz_archives(folder: Path | str) -> dict[str, Path]:
 def musicbrainz_archives(folder: Path | str) -> dict[str, Path]:
     """The release archives of a MusicBrainz JSON dump in the folder."""
     return {key: path for key, path in find_archives(folder).items() if _RELEASE_ARCHIVE.match(key)}
+
+
+def musicbrainz_tag_archives(folder: Path | str, entity: str) -> dict[str, Path]:
+    """The `release-group` or `artist` archives (`entity`) of a MusicBrainz JSON dump in the folder;
+    none is no error: they are optional."""
+    return {key: path for key, path in find_archives(folder).items() if _TAG_ARCHIVES[entity].match(key)}
 
 
 class DumpArchives(dg.ConfigurableResource):
@@ -50,7 +62,10 @@ class DumpArchives(dg.ConfigurableResource):
     )
     musicbrainz_dir: str = Field(
         default=str(MUSICBRAINZ_DUMPS_DIR),
-        description=f"Folder holding the MusicBrainz JSON dump's release.tar.xz (set with {MUSICBRAINZ_DUMPS_ENV_VAR}).",
+        description=(
+            "Folder holding the MusicBrainz JSON dump's release.tar.xz, and optionally release-group.tar.xz and "
+            f"artist.tar.xz (set with {MUSICBRAINZ_DUMPS_ENV_VAR})."
+        ),
     )
 
     def _archive(self, archives: dict[str, Path], folder: str, key: str) -> Path:
@@ -66,6 +81,9 @@ class DumpArchives(dg.ConfigurableResource):
 
     def musicbrainz_archive(self, key: str) -> Path:
         return self._archive(musicbrainz_archives(self.musicbrainz_dir), self.musicbrainz_dir, key)
+
+    def musicbrainz_tag_archive(self, entity: str, key: str) -> Path:
+        return self._archive(musicbrainz_tag_archives(self.musicbrainz_dir, entity), self.musicbrainz_dir, key)
 
 
 class CatalogEngine(dg.ConfigurableResource):

@@ -3,8 +3,9 @@
 Two interfaces, one per outside system, so `raw_track_features` runs unchanged on any source:
 
 - `TrackFeatureSource.fetch_track_features(recording_ids)`: AcousticBrainz feature rows.
-- `ReleaseCatalog.recording_metadata(recording_ids)` and `.candidate_tracklists(...)`:
-  MusicBrainz metadata for the labelled tracks, and the tracklists of albums to judge.
+- `ReleaseCatalog.recording_metadata(recording_ids)`, `.recording_tags(recording_ids)` and
+  `.candidate_tracklists(...)`: MusicBrainz metadata and tags for the labelled tracks, and the
+  tracklists of albums to judge.
 
 The default implementations, `IngestedTrackFeatures` and `IngestedReleaseCatalog`, answer from
 the catalog the ingest assets built from the dump archives (the Parquet tables in the
@@ -21,7 +22,7 @@ catalog tables, parsed by the same code as the archives (see `assets.ingest`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,15 +33,18 @@ from upath import UPath
 
 from albumrec_pipeline.core.catalog import (
     AUDIO_COLUMNS,
+    MUSICBRAINZ_TAGS_COLUMN,
     CandidateOptions,
     EngineSettings,
     candidate_tracklists_sql,
     connect,
     parquet_source,
     recording_features_sql,
+    recording_tags_sql,
     recording_tracklists_sql,
     register_ids,
 )
+from albumrec_pipeline.core.musicbrainz_tags import TAG_ARCHIVES
 from albumrec_pipeline.core.releases import TRACK_COLUMNS, recording_metadata
 from albumrec_pipeline.settings import WAREHOUSE_DIR
 from albumrec_pipeline.storage.atomic import is_local
@@ -54,6 +58,7 @@ __all__ = [
     "ReleaseCatalog",
     "ReleaseDiscovery",
     "TrackFeatureFetch",
+    "recording_tags_frame",
     "TrackFeatureSource",
 ]
 
@@ -103,6 +108,18 @@ class ReleaseDiscovery:
     skipped: dict[str, int]  # why other search hits were not kept -> how many
 
 
+def recording_tags_frame(recording_ids: Sequence[str], tags: Mapping[str, str | None]) -> pd.DataFrame:
+    """What `ReleaseCatalog.recording_tags` returns: mbid, musicbrainz_tags (None where there are none),
+    one row per recording asked for, in the order asked."""
+    ids = list(dict.fromkeys(recording_ids))
+    return pd.DataFrame(
+        {
+            "mbid": pd.Series(ids, dtype="object"),
+            MUSICBRAINZ_TAGS_COLUMN: pd.Series([tags.get(r) for r in ids], dtype="object"),
+        }
+    )
+
+
 class TrackFeatureSource(dg.ConfigurableResource):
     """Anything that can give AcousticBrainz feature rows for recordings."""
 
@@ -128,6 +145,12 @@ class ReleaseCatalog(dg.ConfigurableResource):
         """Columns mbid, artist, release_year, release_title, recording_title."""
         raise NotImplementedError
 
+    def recording_tags(self, recording_ids: Sequence[str], log: Callable[[str], None] | None = None) -> pd.DataFrame:
+        """Columns mbid, musicbrainz_tags: the MusicBrainz tags of each recording's releases, release
+        group and credited artists as `name=votes;...` (None when it has none). A catalog that
+        knows no tags says so: every recording without."""
+        return recording_tags_frame(recording_ids, {})
+
     def candidate_tracklists(self, labelled_recordings: Sequence[str], primary_types: tuple[str, ...]) -> pd.DataFrame:
         """`releases.TRACK_COLUMNS`, one row per track of albums holding no labelled recording."""
         raise NotImplementedError
@@ -147,9 +170,18 @@ class _IngestedCatalog(dg.ConfigurableResource):
     )
     memory_limit: str = Field(default="1GB", description="DuckDB memory limit for the lookups.")
 
+    def _files(self, asset: str) -> list[UPath]:
+        folder = UPath(self.warehouse) / asset
+        return sorted(path for path in folder.glob("*.parquet")) if folder.exists() else []
+
+    def _optional_table(self, asset: str) -> str | None:
+        """A table whose archives are optional (the tag tables): None when none was ingested."""
+        files = self._files(asset)
+        return parquet_source([path.as_posix() if is_local(path) else str(path) for path in files]) if files else None
+
     def _table(self, asset: str) -> str:
         folder = UPath(self.warehouse) / asset
-        files = sorted(path for path in folder.glob("*.parquet")) if folder.exists() else []
+        files = self._files(asset)
         if not files:
             raise FileNotFoundError(
                 f"the catalog table {asset} has no files under {folder}: materialize the ingest jobs "
@@ -213,6 +245,21 @@ class IngestedReleaseCatalog(_IngestedCatalog, ReleaseCatalog):
 
     def recording_metadata(self, recording_ids: Sequence[str]) -> pd.DataFrame:
         return recording_metadata(self.tracklists_of(recording_ids), recording_ids)
+
+    def recording_tags(self, recording_ids: Sequence[str], log: Callable[[str], None] | None = None) -> pd.DataFrame:
+        """From the release and track tables and, when ingested, the release-group and artist tag tables."""
+        log = log or _fallback_log
+        ids = list(dict.fromkeys(recording_ids))
+        releases, tracks = self._table("musicbrainz_releases"), self._table("musicbrainz_tracks")
+        group_tags, artist_tags = (self._optional_table(archive.table) for archive in TAG_ARCHIVES.values())
+        found = self._query(
+            lambda connection: recording_tags_sql(
+                releases, tracks, register_ids(connection, "wanted_recordings", ids), group_tags, artist_tags
+            )
+        )
+        tags = dict(zip(found["recording_id"], found[MUSICBRAINZ_TAGS_COLUMN]))
+        log(f"catalog MusicBrainz tags: {len(tags)} of {len(ids)} recordings have some")
+        return recording_tags_frame(ids, tags)
 
     def candidate_tracklists(self, labelled_recordings: Sequence[str], primary_types: tuple[str, ...]) -> pd.DataFrame:
         """In memory: fine for a small catalog; the `candidate_albums` asset streams it to Parquet instead."""

@@ -12,9 +12,15 @@ Calls are few and wide, because MusicBrainz allows one request per second:
   `reid:(a OR b OR ...)`, about eight albums a request. Then each album in turn: one
   AcousticBrainz bulk request checks how many of its tracks have features (an album below the
   search's `min_feature_coverage` is dropped there), and only an album that passes is looked up
-  with `inc=recordings+artist-credits+release-groups`, which gives the whole tracklist in the
-  shape of a line of the JSON dump. An album without coverage so costs one AcousticBrainz
-  request and a share of a recording search, never a lookup.
+  with `inc=recordings+artist-credits+release-groups+genres+tags`, which gives the whole
+  tracklist in the shape of a line of the JSON dump, with the MusicBrainz genres and tags (and
+  their votes) of the release, its release group, its recordings and its credited artists. An
+  album without coverage so costs one AcousticBrainz request and a share of a recording search,
+  never a lookup.
+- MusicBrainz tags of labelled recordings (`recording_tags`): a search hit carries no tags, so
+  the release each recording is described by (its earliest, found by the searches above) is
+  looked up as above, one request per distinct release, and its tags combined exactly as the
+  catalog combines the dump's (`core.catalog.recording_tags_from_documents`).
 
 The `musicbrainz_archive` asset stores the albums found as the live partition of the catalog's
 release tables, where the album search reads them like the dump's (see `assets.ingest`).
@@ -35,15 +41,22 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from albumrec_pipeline.core.catalog import recording_tags_from_documents
 from albumrec_pipeline.core.releases import (
     ReleaseDocumentError,
     candidate_tracklists,
+    earliest_release_ids,
     recording_metadata,
     release_track_rows,
     tracklist_table,
 )
 from albumrec_pipeline.resources.acousticbrainz_api import AcousticBrainzApiSource
-from albumrec_pipeline.resources.feature_sources import AlbumSearch, ReleaseCatalog, ReleaseDiscovery
+from albumrec_pipeline.resources.feature_sources import (
+    AlbumSearch,
+    ReleaseCatalog,
+    ReleaseDiscovery,
+    recording_tags_frame,
+)
 from albumrec_pipeline.resources.http_client import NotFoundError, ServiceSession, describe_recordings
 from albumrec_pipeline.resources.progress import ProgressReporter
 from albumrec_pipeline.resources.service_client import LiveServiceClient
@@ -56,6 +69,9 @@ RELEASES_PER_RECORDING_SEARCH = 25
 UNKNOWN_TRACK_COUNT = 12
 METADATA_COLUMNS = ["mbid", "artist", "release_year", "release_title", "recording_title"]
 _METADATA = "recording-metadata"
+_TAGS = "recording-musicbrainz-tags"
+# What a release lookup includes: the whole tracklist with credits, the release group, and tags.
+LOOKUP_INCLUDES = ("recordings", "artist-credits", "release-groups", "genres", "tags")
 
 _logger = dg.get_dagster_logger("albumrec.musicbrainz")
 
@@ -185,6 +201,7 @@ class MusicBrainzApiCatalog(LiveServiceClient, ReleaseCatalog):
         except ReleaseDocumentError as error:
             raise session.shape_error("/recording", params, subject, str(error)) from error
         described = recording_metadata(table, batch)
+        releases = earliest_release_ids(table, batch)
         rows = {}
         for record in described.to_dict("records"):
             year = record["release_year"]
@@ -192,7 +209,55 @@ class MusicBrainzApiCatalog(LiveServiceClient, ReleaseCatalog):
             rows[record["mbid"]] = {
                 column: (None if _missing(record[column]) else record[column]) for column in METADATA_COLUMNS
             }
+            # Kept beside the metadata: the release whose tags `recording_tags` looks up.
+            rows[record["mbid"]]["release_id"] = releases.get(record["mbid"])
         return rows
+
+    # --- MusicBrainz tags -------------------------------------------------------------------
+
+    def _described_releases(self, session: ServiceSession, ids: list[str], max_age: float) -> dict[str, str]:
+        """Recording -> the release it is described by, searching (as `recording_metadata`) for those
+        not described yet or described before the release was kept."""
+        stored = self.store.get_many(_METADATA, ids, max_age)
+        todo = [r for r in ids if r not in stored or (stored[r] is not None and not stored[r].get("release_id"))]
+        size = self.metadata_batch_size
+        for batch in (todo[start : start + size] for start in range(0, len(todo), size)):
+            rows = self._describe(session, batch)
+            self.store.put_many(_METADATA, rows, [r for r in batch if r not in rows])
+            stored.update({r: rows.get(r) for r in batch})
+        return {r: row["release_id"] for r, row in stored.items() if row and row.get("release_id")}
+
+    def recording_tags(self, recording_ids: Sequence[str], log: Callable[[str], None] | None = None) -> pd.DataFrame:
+        """Columns mbid, musicbrainz_tags: the MusicBrainz tags (with votes) of each recording's release,
+        that release's release group and the recording's credited artists, from one release lookup
+        (`inc=...+genres+tags`) per distinct release. The release is the one the recording is
+        described by (its earliest); a recording on no release has no tags."""
+        log = log or _logger.info
+        ids = _unique(recording_ids)
+        session = self.session  # fails on a missing contact before anything else happens
+        max_age = self.cache_expire_days * 86_400
+        known = self.store.known(_TAGS, ids, max_age)
+        todo = [recording_id for recording_id in ids if recording_id not in known]
+        if todo:
+            releases = self._described_releases(session, todo, max_age)
+            distinct = list(dict.fromkeys(releases[r] for r in todo if r in releases))
+            log(
+                f"MusicBrainz: tags of {len(todo)} recordings ({len(ids) - len(todo)} known), from "
+                f"{len(distinct)} release lookups"
+            )
+            progress = ProgressReporter("MusicBrainz releases looked up for tags", len(distinct), log)
+            documents = []
+            for release_id in distinct:
+                release = self._lookup_release(session, release_id)
+                if release is not None:
+                    documents.append(release)
+                progress.advance()
+            tags, counts = recording_tags_from_documents(documents, todo)
+            for problem in [*counts.problems, *counts.tag_problem_notes]:
+                log(f"MusicBrainz tags: {problem}")
+            self.store.put_many(_TAGS, {r: tags[r] for r in todo if r in tags}, [r for r in todo if r not in tags])
+        stored = self.store.get_many(_TAGS, ids, max_age)
+        return recording_tags_frame(ids, stored)
 
     @staticmethod
     def _search_page(
@@ -396,7 +461,7 @@ class MusicBrainzApiCatalog(LiveServiceClient, ReleaseCatalog):
     @staticmethod
     def _lookup_params() -> dict[str, str]:
         # Spaces become '+' in the query string, which is how MusicBrainz documents `inc`.
-        return {"inc": "recordings artist-credits release-groups", "fmt": "json"}
+        return {"inc": " ".join(LOOKUP_INCLUDES), "fmt": "json"}
 
     def _lookup_release(self, session: ServiceSession, release_id: str) -> dict | None:
         path = f"/release/{release_id}"

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 # Major.minor. A reader accepts any minor version of its own major one: minor versions only add
 # to what is stored. Bump the major version when a reader of the previous one would misread.
-ARTIFACT_FORMAT_VERSION = (1, 1)  # 1.1: the network file carries its scaler fit
+ARTIFACT_FORMAT_VERSION = (1, 2)  # 1.1: the network file carries its scaler fit; 1.2: genre-tag vocabulary
 
 
 def format_version_text() -> str:

@@ -35,6 +35,11 @@ class ParquetUPathIOManager(dg.UPathIOManager):
 
     extension = ".parquet"
 
+    def __init__(self, base_path: UPath):
+        super().__init__(base_path=base_path)
+        # Where the tables live, for what is recorded beside them (a refused model's verdict).
+        self.warehouse = base_path
+
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
         if isinstance(obj, StagedTable):
             atomic_move_file(obj.close().path, path)

@@ -125,6 +125,13 @@ class TableFiles:
     def row_count(self) -> int:
         return sum(parquet.metadata.num_rows for parquet in self._files())
 
+    def column_names(self) -> list[str]:
+        """The columns of the table's files (of all of them, in first-seen order)."""
+        names: dict[str, None] = {}
+        for parquet in self._files():
+            names.update(dict.fromkeys(parquet.schema_arrow.names))
+        return list(names)
+
     def iter_batches(self, batch_rows: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
         for parquet in self._files():
             yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
