@@ -81,7 +81,7 @@ def test_auto_needs_ninety_percent_of_the_labelled_rows_and_of_the_candidates():
     catalog = {"full": 0.05, "highlevel+compact": 0.97, "compact": 1.0}
     choice = choose_feature_set("auto", rows, catalog)
     assert choice.name == "highlevel+compact"
-    assert "5% of the catalog's recordings" in choice.reason
+    assert "5% of the candidates with features" in choice.reason
     # A named set is taken as asked, whatever it covers.
     assert choose_feature_set("full", practical_download(rows), catalog).name == "full"
 

@@ -204,9 +204,10 @@ def candidate_track_features(
             "recordings_with_full_features": int(complete),
             "recordings_with_musicbrainz_tags": int(tagged),
             "feature_coverage": rounded(rows / max(int(recordings), 1)),
-            # What feature_scaler's `auto` choice reads: the share of candidates each feature set can score.
+            # What feature_scaler's `auto` choice reads: of the candidates with features (no set can score
+            # the others), the share each feature set can score.
             CANDIDATE_COVERAGE_KEY: dg.MetadataValue.json(
-                {name: rounded(count / max(int(recordings), 1)) for name, count in zip(FEATURE_SETS, covered, strict=True)}
+                {name: rounded(count / max(rows, 1)) for name, count in zip(FEATURE_SETS, covered, strict=True)}
             ),
         }
     )

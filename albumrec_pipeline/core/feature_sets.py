@@ -103,7 +103,8 @@ def choose_feature_set(
     min_coverage: float = AUTO_MIN_COVERAGE,
 ) -> FeatureSetChoice:
     """The set to train on. A named set is taken as asked. `auto` takes the richest set that holds
-    for at least `min_coverage` of the labelled rows and (when known) of the candidate recordings,
+    for at least `min_coverage` of the labelled rows and (when known) of the candidate recordings
+    that have features (`candidate_coverage`, as candidate_track_features records it),
     and the compact set when none does: a model must be able to score what the catalog holds."""
     labelled_coverage = coverage(labelled)
     candidates = None if candidate_coverage is None else {name: float(candidate_coverage.get(name, 0.0)) for name in FEATURE_SETS}
@@ -113,7 +114,7 @@ def choose_feature_set(
 
     def describe(name: str) -> str:
         text = f"{labelled_coverage[name]:.0%} of the labelled recordings"
-        return text + ("" if candidates is None else f" and {candidates[name]:.0%} of the catalog's recordings")
+        return text + ("" if candidates is None else f" and {candidates[name]:.0%} of the candidates with features")
 
     unknown = "" if candidates is not None else "; no candidate search has recorded the catalog's coverage yet"
     for name in FEATURE_SETS:
