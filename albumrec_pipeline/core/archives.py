@@ -21,7 +21,7 @@ import lzma
 import re
 import tarfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -75,15 +75,30 @@ class DumpFormatError(ValueError):
     """An archive does not hold what its kind of dump holds (as opposed to one bad document in it)."""
 
 
+@dataclass
+class DumpReadCounts:
+    """What reading a dump archive met: the members passed, the unusable items, and the first few
+    problems (for the log). Each dump's reader adds its own counts."""
+
+    members: int = 0
+    unusable: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def note_problem(self, problem: str, keep: int = 20) -> None:
+        self.unusable += 1
+        if len(self.problems) < keep:
+            self.problems.append(problem)
+
+
 def dump_member_lines(
-    members: Iterable[ArchiveMember], member: str, counts: object, archive: str
+    members: Iterable[ArchiveMember], member: str, counts: DumpReadCounts, archive: str
 ) -> Iterator[tuple[str, bytes]]:
     """The non-empty lines of one member of a MusicBrainz JSON dump (`mbdump/<entity>`, one document
     per line), each with where it is (`<member> line N`). Counts every member it passes in
     `counts.members`; an archive without that member is not this dump, which is an error."""
     found = False
     for entry in members:
-        counts.members += 1  # type: ignore[attr-defined]
+        counts.members += 1
         if entry.name != member and not entry.name.endswith("/" + member):
             continue
         found = True
@@ -92,7 +107,7 @@ def dump_member_lines(
                 yield f"{entry.name} line {number}", line
     if not found:
         raise DumpFormatError(
-            f"no {member} member among {counts.members} members: this is not the MusicBrainz "  # type: ignore[attr-defined]
+            f"no {member} member among {counts.members} members: this is not the MusicBrainz "
             f"JSON dump's {archive}"
         )
 

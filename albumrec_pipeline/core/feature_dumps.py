@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from albumrec_pipeline.core.archives import ArchiveMember, DumpFormatError
+from albumrec_pipeline.core.archives import ArchiveMember, DumpFormatError, DumpReadCounts
 from albumrec_pipeline.core.documents import (
     HIGHLEVEL_KIND,
     LOWLEVEL_KIND,
@@ -166,18 +166,10 @@ class TableBatcher:
 
 
 @dataclass
-class IngestCounts:
-    members: int = 0
+class IngestCounts(DumpReadCounts):
     documents: dict[str, int] = field(default_factory=lambda: {LOWLEVEL: 0, HIGHLEVEL: 0})
     csv_rows: int = 0
-    unusable: int = 0
     other_members: int = 0
-    problems: list[str] = field(default_factory=list)  # the first few unusable documents, for the log
-
-    def note_problem(self, problem: str, keep: int = 20) -> None:
-        self.unusable += 1
-        if len(self.problems) < keep:
-            self.problems.append(problem)
 
 
 def _csv_kind(header: list[str], member: str) -> str:

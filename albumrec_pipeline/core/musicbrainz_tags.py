@@ -41,13 +41,13 @@ the line is counted unusable and skipped, like a bad line of `mbdump/release`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
-from albumrec_pipeline.core.archives import ArchiveMember, dump_member_lines
+from albumrec_pipeline.core.archives import ArchiveMember, DumpReadCounts, dump_member_lines
 
 TAG_SEPARATOR = ";"
 VOTES_SEPARATOR = "="
@@ -247,18 +247,10 @@ def entity_tag_rows(document: Any, archive: TagArchive) -> list[dict[str, Any]]:
 
 
 @dataclass
-class TagIngestCounts:
-    members: int = 0
+class TagIngestCounts(DumpReadCounts):
     documents: int = 0  # entities read
     tagged: int = 0  # of those, entities with at least one tag
     tags: int = 0  # rows written
-    unusable: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    def note_problem(self, problem: str, keep: int = 20) -> None:
-        self.unusable += 1
-        if len(self.problems) < keep:
-            self.problems.append(problem)
 
 
 def ingest_tag_archive(

@@ -25,7 +25,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from albumrec_pipeline.core.archives import ArchiveMember, dump_member_lines
+from albumrec_pipeline.core.archives import ArchiveMember, DumpReadCounts, dump_member_lines
 from albumrec_pipeline.core.musicbrainz_tags import release_tag_columns, tags_text
 
 TRACK_COLUMNS: list[str] = [
@@ -253,20 +253,12 @@ def release_track_rows(release: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 @dataclass
-class ReleaseIngestCounts:
-    members: int = 0
+class ReleaseIngestCounts(DumpReadCounts):
     releases: int = 0
     tracks: int = 0
-    unusable: int = 0
-    problems: list[str] = field(default_factory=list)
     # Malformed tag lists: the entity's tags are left out, the release is kept.
     tag_problems: int = 0
     tag_problem_notes: list[str] = field(default_factory=list)
-
-    def note_problem(self, problem: str, keep: int = 20) -> None:
-        self.unusable += 1
-        if len(self.problems) < keep:
-            self.problems.append(problem)
 
     def note_tag_problem(self, problem: str, keep: int = 20) -> None:
         self.tag_problems += 1

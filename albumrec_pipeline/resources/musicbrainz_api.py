@@ -163,7 +163,7 @@ class MusicBrainzApiCatalog(LiveServiceClient, ReleaseCatalog):
         log = log or _logger.info
         ids = _unique(recording_ids)
         session = self.session  # fails on a missing contact before anything else happens
-        max_age = self.cache_expire_days * 86_400
+        max_age = self.cache_expire_seconds()
         known = self.store.known(_METADATA, ids, max_age)
         todo = [recording_id for recording_id in ids if recording_id not in known]
         if todo:
@@ -235,7 +235,7 @@ class MusicBrainzApiCatalog(LiveServiceClient, ReleaseCatalog):
         log = log or _logger.info
         ids = _unique(recording_ids)
         session = self.session  # fails on a missing contact before anything else happens
-        max_age = self.cache_expire_days * 86_400
+        max_age = self.cache_expire_seconds()
         known = self.store.known(_TAGS, ids, max_age)
         todo = [recording_id for recording_id in ids if recording_id not in known]
         if todo:

@@ -23,6 +23,15 @@ from upath import UPath
 
 RANKING = "album_recommendations"
 MODEL = "preference_model"
+# The catalog tables the ingest jobs write.
+CATALOG_TABLES = (
+    "acousticbrainz_lowlevel",
+    "acousticbrainz_highlevel",
+    "musicbrainz_releases",
+    "musicbrainz_tracks",
+    "musicbrainz_release_group_tags",
+    "musicbrainz_artist_tags",
+)
 # The assets the ranking is made from: its ancestors in the asset graph (a test holds this list
 # to the graph). Kept here so that `albumrec top` answers without loading the code location.
 RANKING_UPSTREAM = (
@@ -31,23 +40,10 @@ RANKING_UPSTREAM = (
     "cleaned_dataset",
     "feature_scaler",
     "preference_model",
-    "acousticbrainz_lowlevel",
-    "acousticbrainz_highlevel",
-    "musicbrainz_releases",
-    "musicbrainz_tracks",
-    "musicbrainz_release_group_tags",
-    "musicbrainz_artist_tags",
+    *CATALOG_TABLES,
     "candidate_albums",
     "candidate_track_features",
     "track_scores",
-)
-CATALOG_TABLES = (
-    "acousticbrainz_lowlevel",
-    "acousticbrainz_highlevel",
-    "musicbrainz_releases",
-    "musicbrainz_tracks",
-    "musicbrainz_release_group_tags",
-    "musicbrainz_artist_tags",
 )
 # What preference_model is trained from.
 MODEL_INPUTS = ("liked_tracks", "raw_track_features", "cleaned_dataset", "feature_scaler")
