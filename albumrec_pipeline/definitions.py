@@ -16,11 +16,11 @@ run queue lets through one at a time (see `instance_config`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import dagster as dg
 
-from albumrec_pipeline.assets import explain, history, ingest, model, playlist, recommend
+from albumrec_pipeline.assets import background, explain, history, ingest, model, playlist, recommend, recording_features
 from albumrec_pipeline.checks import ALL_CHECKS
 from albumrec_pipeline.instance_config import WRITER_TAG
 from albumrec_pipeline.core.musicbrainz_tags import ARTIST, RELEASE_GROUP, TAG_ARCHIVES
@@ -42,9 +42,6 @@ from albumrec_pipeline.settings import (
 )
 from albumrec_pipeline.storage.parquet_io_manager import ParquetWarehouse
 
-if TYPE_CHECKING:
-    from dagster._core.definitions.reconstruct import ReconstructableJob
-
 # One job per kind of archive: a job's partitions are those of one partitions definition.
 TAG_INGEST_JOBS = {
     RELEASE_GROUP: "ingest_musicbrainz_release_group_tags",
@@ -56,8 +53,9 @@ INGEST_JOBS = ("ingest_acousticbrainz", "ingest_musicbrainz", *TAG_INGEST_JOBS.v
 # the real dumps is minutes of work, in a process of its own. Either is a Launchpad choice.
 IN_ONE_PROCESS = {"execution": {"config": {"in_process": {}}}}
 STEP_PROCESSES = {"execution": {"config": {"multiprocess": {}}}}
+# The compacted features first: the search ranks whatever archives were ingested since the last one.
 ALBUM_SEARCH_ASSETS = (
-    "candidate_albums", "candidate_track_features", "track_scores", "album_recommendations", "album_explanations",
+    "recording_features", "candidate_albums", "candidate_track_features", "track_scores", "album_recommendations", "album_explanations",
     "album_playlist",
 )
 # The console shows albumrec's own progress lines; every event is still in the run's log.
@@ -88,7 +86,7 @@ def build_definitions(
         )
         for entity in TAG_ARCHIVES
     ]
-    unpartitioned = dg.load_assets_from_modules([ingest, model, recommend, explain, playlist])
+    unpartitioned = dg.load_assets_from_modules([ingest, recording_features, background, model, recommend, explain, playlist])
 
     ingest_acousticbrainz = dg.define_asset_job(
         "ingest_acousticbrainz",
@@ -188,7 +186,7 @@ def reconstructable_job(
     musicbrainz_dumps: Path | str = MUSICBRAINZ_DUMPS_DIR,
     warehouse: str = str(WAREHOUSE_DIR),
     scratch: Path | str = SCRATCH_DIR,
-) -> "ReconstructableJob":
+) -> Any:  # what dg.build_reconstructable_job returns, of a class Dagster does not export
     """A job that out-of-process executors (multiprocess, Kubernetes, Celery) can rebuild in each step's
     process. The locations travel with it, so every process sees the same partitions."""
     arguments = (name, str(acousticbrainz_dumps), str(musicbrainz_dumps), str(warehouse), str(scratch))

@@ -8,6 +8,8 @@ import pytest
 from albumrec_pipeline.definitions import build_definitions
 
 AUTOMATED = {
+    "recording_features",
+    "background_tracks",
     "raw_track_features",
     "cleaned_dataset",
     "feature_scaler",
@@ -87,13 +89,17 @@ def test_new_catalog_data_brings_the_ranking_up_to_date(ticks):
     assert {"candidate_albums", "candidate_track_features", "track_scores", "album_recommendations"} <= requested
     # The labelled tracks' features are looked up in the catalog too, so the model follows.
     assert "raw_track_features" in requested
+    # The releases do not change which submission a recording's features come from.
+    assert "recording_features" not in requested
     assert ticks.requested() == set()
 
 
 def test_new_features_only_rescore_what_they_feed(ticks):
     ticks.materialized("acousticbrainz_lowlevel", partition="acousticbrainz-lowlevel-json-20220623-0")
     requested = ticks.requested()
-    assert "candidate_track_features" in requested and "candidate_albums" not in requested
+    # Compacted again, then the candidates' features and the labelled tracks' (looked up in it).
+    assert {"recording_features", "candidate_track_features", "raw_track_features"} <= requested
+    assert "candidate_albums" not in requested
 
 
 def test_a_new_list_flows_to_the_model_and_the_ranking(ticks):

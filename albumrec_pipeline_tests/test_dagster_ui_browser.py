@@ -50,7 +50,7 @@ PAGE_SCREENSHOT_COPY = Path("/tmp/album_recommendations_page.png")
 # What the asset page needs: the ranking and what it is made from, not the reports.
 RANKING_ASSETS = (
     "liked_tracks", "raw_track_features", "cleaned_dataset", "feature_scaler", "preference_model",
-    "candidate_albums", "candidate_track_features", "track_scores", "album_recommendations",
+    "background_tracks", "recording_features", "candidate_albums", "candidate_track_features", "track_scores", "album_recommendations",
 )
 
 

@@ -28,7 +28,7 @@ from albumrec_pipeline_tests.pipeline_runs import build_small_warehouse
 # What `albumrec top` and `albumrec feedback` read, and the model they were ranked with.
 RANKING_ASSETS = (
     "liked_tracks", "raw_track_features", "cleaned_dataset", "feature_scaler", "preference_model",
-    "candidate_albums", "candidate_track_features", "track_scores", "album_recommendations",
+    "background_tracks", "recording_features", "candidate_albums", "candidate_track_features", "track_scores", "album_recommendations",
 )
 DAMAGES = {
     "truncated": lambda payload: payload[: len(payload) // 2],

@@ -9,8 +9,9 @@ TAG_TABLES = {"musicbrainz_release_group_tags", "musicbrainz_artist_tags"}
 CATALOG_TABLES = {
     "acousticbrainz_lowlevel", "acousticbrainz_highlevel", "musicbrainz_releases", "musicbrainz_tracks",
 } | TAG_TABLES
+MUSICBRAINZ_TABLES = CATALOG_TABLES - {"acousticbrainz_lowlevel", "acousticbrainz_highlevel"}
 EXPECTED_GROUPS = {
-    "ingest": {"liked_tracks", "raw_track_features"} | CATALOG_TABLES,
+    "ingest": {"liked_tracks", "raw_track_features", "recording_features", "background_tracks"} | CATALOG_TABLES,
     "model": {"cleaned_dataset", "feature_scaler", "preference_model", "weight_reports"},
     "recommend": {"candidate_albums", "candidate_track_features", "track_scores", "album_recommendations", "album_playlist"},
 }
@@ -43,11 +44,14 @@ def test_lineage_runs_from_features_to_recommendations():
     assert scorer_inputs == {"candidate_track_features", "preference_model"}
     network_inputs = {key.to_user_string() for key in graph.get(dg.AssetKey("preference_model")).parent_keys}
     assert network_inputs == {"cleaned_dataset", "feature_scaler"}
+    # The features come from the compacted table, made from the AcousticBrainz tables alone; the
+    # catalog's MusicBrainz tables give the tracks their MusicBrainz tags.
+    compacted = {key.to_user_string() for key in graph.get(dg.AssetKey("recording_features")).parent_keys}
+    assert compacted == {"acousticbrainz_lowlevel", "acousticbrainz_highlevel"}
     features = {key.to_user_string() for key in graph.get(dg.AssetKey("candidate_track_features")).parent_keys}
-    # The catalog's MusicBrainz tables give the candidates their MusicBrainz tags.
-    assert features == {"candidate_albums"} | CATALOG_TABLES
+    assert features == {"candidate_albums", "recording_features"} | MUSICBRAINZ_TABLES
     labelled = {key.to_user_string() for key in graph.get(dg.AssetKey("raw_track_features")).parent_keys}
-    assert labelled == {"liked_tracks"} | CATALOG_TABLES
+    assert labelled == {"liked_tracks", "recording_features"} | MUSICBRAINZ_TABLES
 
 
 def test_jobs_split_partitioned_ingest_from_the_rest():
@@ -57,6 +61,8 @@ def test_jobs_split_partitioned_ingest_from_the_rest():
     assert recommend == everything - CATALOG_TABLES - {"recommendation_history"}
     search = {key.to_user_string() for key in defs.resolve_job_def("album_search").asset_layer.selected_asset_keys}
     assert "recommendation_history" in search and not search & (CATALOG_TABLES | {"preference_model", "liked_tracks"})
+    # The search ranks archives ingested since the last one: it compacts their features first.
+    assert "recording_features" in search
     ingested = set()
     for name in INGEST_JOBS:
         ingested |= {key.to_user_string() for key in defs.resolve_job_def(name).asset_layer.selected_asset_keys}

@@ -32,6 +32,7 @@ from albumrec_pipeline.demo import (
     write_demo_world,
 )
 from albumrec_pipeline.demo.__main__ import main as demo_main
+from albumrec_pipeline.demo.dump_writer import submission_time
 from albumrec_pipeline.demo.reference_figures import REFERENCE_FIGURES
 
 # Reference material lives beside the repository checkout and is not shipped with it.
@@ -130,20 +131,25 @@ def test_written_layout_and_formats(small_world: DemoWorld, tmp_path: Path) -> N
     )
     for kind, documents in (("lowlevel", small_world.lowlevel_documents), ("highlevel", small_world.highlevel_documents)):
         found: dict[tuple[str, int], dict] = {}
-        previous_last = ""
+        archive_of: dict[tuple[str, int], int] = {}
+        times: list[float] = []
         for n in range(parts):
             members = _members(paths.acousticbrainz_dumps / f"acousticbrainz-{kind}-json-demo-{n}.tar.zst")
             assert f"acousticbrainz-{kind}-json-demo/COPYING" in members
-            names = [name for name in members if name.endswith(".json")]
-            # Each archive holds a range of ids, in id order, a recording's submissions side by side.
-            assert names == sorted(names) and names[0] > previous_last
-            previous_last = names[-1]
-            for name in names:
+            for name in (name for name in members if name.endswith(".json")):
                 mbid, offset = name.rsplit("/", 1)[1].removesuffix(".json").rsplit("-", 1)
                 assert name == f"acousticbrainz-{kind}-json-demo/{kind}/{mbid[0:2]}/{mbid[2]}/{mbid}-{offset}.json"
                 found[(mbid, int(offset))] = json.loads(members[name])
+                archive_of[(mbid, int(offset))] = n
+                times.append(submission_time(mbid, int(offset)))
         assert {mbid: doc for (mbid, offset), doc in found.items() if offset == 0} == documents
         assert {mbid: doc for (mbid, offset), doc in found.items() if offset == 1} == small_world.resubmissions[kind]
+        # The dumps are written in submission order, across archives and within each.
+        assert times == sorted(times)
+        # A recording's later submission never comes before its first, and is mostly in another archive.
+        twice = [mbid for (mbid, offset) in found if offset == 1]
+        assert all(archive_of[(mbid, 0)] <= archive_of[(mbid, 1)] for mbid in twice)
+        assert sum(archive_of[(mbid, 0)] != archive_of[(mbid, 1)] for mbid in twice) > len(twice) / 4
 
     for csv_kind, header in CSV_KINDS.items():
         name = f"acousticbrainz-lowlevel-features-demo-{csv_kind}"
@@ -180,9 +186,60 @@ def test_written_layout_and_formats(small_world: DemoWorld, tmp_path: Path) -> N
     assert not list(root.rglob("*.tmp"))
 
 
+def test_the_first_submission_is_chosen_wherever_the_dumps_put_it(small_world: DemoWorld, tmp_path: Path) -> None:
+    """Ingest each JSON archive into its own Parquet file, as the partitions do, and compact: every
+    recording gets its offset-0 documents, also when its second submission sits in an earlier-read
+    archive or in the same batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from albumrec_pipeline.core.catalog import (
+        compacted_features_sql,
+        connect,
+        parquet_source,
+    )
+    from albumrec_pipeline.core.feature_dumps import (
+        TABLE_SCHEMAS,
+        IngestCounts,
+        ingest_feature_archive,
+    )
+
+    paths = write_demo_world(small_world, tmp_path / "demo")
+    files: dict[str, list[str]] = {"lowlevel": [], "highlevel": []}
+    # Read the archives last to first: the choice must not depend on the order either.
+    for archive in sorted(paths.acousticbrainz_dumps.glob("*-json-demo-*.tar.zst"), reverse=True):
+        batches: dict[str, list[pa.Table]] = {"lowlevel": [], "highlevel": []}
+        ingest_feature_archive(ArchiveStream(archive), lambda kind, batch, into=batches: into[kind].append(batch), IngestCounts())
+        for kind, tables in batches.items():
+            if tables:
+                path = tmp_path / f"{archive.name}.{kind}.parquet"
+                pq.write_table(pa.concat_tables(tables).cast(TABLE_SCHEMAS[kind]), path)
+                files[kind].append(str(path))
+    lowlevel_rows = sum(pq.read_metadata(path).num_rows for path in files["lowlevel"])
+    # Ingest drops a later submission only within an archive's batch: those in other archives stay for the choice.
+    assert lowlevel_rows > len(small_world.lowlevel_documents)
+    connection = connect()
+    try:
+        chosen = connection.execute(
+            compacted_features_sql(parquet_source(files["lowlevel"]), parquet_source(files["highlevel"]))
+        ).df()
+    finally:
+        connection.close()
+    assert chosen["mbid"].is_unique and list(chosen["mbid"]) == sorted(chosen["mbid"])
+    assert set(chosen["mbid"]) == set(small_world.lowlevel_documents)
+    expected = {mbid: document["rhythm"]["bpm"] for mbid, document in small_world.lowlevel_documents.items()}
+    assert dict(zip(chosen["mbid"], chosen["bpm"])) == pytest.approx(expected)
+    resubmitted = small_world.resubmissions["lowlevel"]
+    assert resubmitted and all(
+        bpm != resubmitted[mbid]["rhythm"]["bpm"] for mbid, bpm in zip(chosen["mbid"], chosen["bpm"]) if mbid in resubmitted
+    )
+
+
 def test_resubmissions_and_reissues(small_world: DemoWorld) -> None:
     again = small_world.resubmissions["lowlevel"]
-    assert 0 < len(again) < 0.1 * len(small_world.lowlevel_documents)
+    analysed = len(small_world.lowlevel_documents)
+    assert len(again) == pytest.approx(small_world.spec.resubmission_share * analysed, abs=0.05 * analysed)
+    assert set(again) <= set(small_world.lowlevel_documents)
     for mbid, document in again.items():
         first = small_world.lowlevel_documents[mbid]["rhythm"]["bpm"]
         assert document["rhythm"]["bpm"] in (pytest.approx(2 * first), pytest.approx(first / 2))

@@ -13,7 +13,15 @@ import pandas as pd
 import pytest
 
 from albumrec_pipeline.core.archives import ArchiveReadError, ArchiveStream, DumpFormatError
-from albumrec_pipeline.core.catalog import AUDIO_COLUMNS, recording_features_sql
+from albumrec_pipeline.core.catalog import (
+    AUDIO_COLUMNS,
+    candidate_features_sql,
+    compacted_features_sql,
+    compacted_lookup_sql,
+    copy_to_parquet,
+    parquet_source,
+    recording_features_sql,
+)
 from albumrec_pipeline.core.documents import track_row_from_documents
 from albumrec_pipeline.core.feature_columns import COMPACT_LOWLEVEL_COLUMNS, HIGHLEVEL_COLUMNS
 from albumrec_pipeline.core.feature_dumps import (
@@ -119,6 +127,78 @@ def test_the_lowest_offset_wins_across_archives(tmp_path: Path) -> None:
     assert list(chosen.columns) == AUDIO_COLUMNS
     for column in AUDIO_COLUMNS:
         assert row[column] == pytest.approx(expected[column]) if isinstance(expected[column], float) else row[column] == expected[column]
+
+
+def test_the_compacted_table_chooses_once_over_archives_in_submission_order(tmp_path: Path) -> None:
+    """Archives in submission order: each recording's submissions are in different archives, the
+    earliest of them not always in the first. The compacted table has one row per recording, the
+    one reading the raw tables chooses, sorted by id; lookups and candidates read it alone."""
+    mbids = sorted(recording_id(n) for n in range(1, 7))
+    # (archive, recording, offset, shift): later archives hold later submissions, of any recording.
+    submissions = [
+        (0, mbids[3], 0, 0.0), (0, mbids[0], 1, 9.0), (0, mbids[5], 0, 0.5),
+        (1, mbids[0], 0, 0.25), (1, mbids[3], 1, 8.0), (1, mbids[1], 0, 0.75),
+        (2, mbids[3], 2, 7.0), (2, mbids[5], 1, 6.0), (2, mbids[2], 0, 1.25),
+    ]
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    for archive in range(3):
+        members = [
+            (_path("lowlevel", mbid, offset), orjson.dumps(lowlevel_document(shift=shift)))
+            for number, mbid, offset, shift in submissions if number == archive
+        ]
+        # High-level documents for some recordings only, in yet another order.
+        if archive == 1:
+            members += [(_path("highlevel", mbids[0], 3), orjson.dumps(highlevel_document(0.2))),
+                        (_path("highlevel", mbids[3], 0), orjson.dumps(highlevel_document(0.7)))]
+        write_tar_zst(dumps / f"acousticbrainz-lowlevel-json-20220623-{archive}.tar.zst", members)
+    files = ingest_feature_folder(dumps, tmp_path / "tables", batch_rows=100)
+    tables = sources(files)
+    connection = duckdb.connect()
+    try:
+        compacted = tmp_path / "recording_features.parquet"
+        rows = copy_to_parquet(connection, compacted_features_sql(tables["lowlevel"], tables["highlevel"]), compacted)
+        table = pd.read_parquet(compacted)
+        every_submission = tmp_path / "chosen_on_reading.parquet"
+        copy_to_parquet(
+            connection,
+            recording_features_sql(tables["lowlevel"], tables["highlevel"], None, require_highlevel=False),
+            every_submission,
+        )
+        uncompacted = pd.read_parquet(every_submission)
+        source = parquet_source([compacted.as_posix()])
+        wanted = pd.DataFrame({"recording_id": [mbids[0], mbids[2], mbids[4]]})
+        connection.register("wanted", wanted)
+        looked_up = connection.execute(compacted_lookup_sql(source, "SELECT recording_id FROM wanted", False)).df()
+        with_highlevel = connection.execute(compacted_lookup_sql(source, "SELECT recording_id FROM wanted", True)).df()
+        candidates = pd.DataFrame({
+            "recording_id": [mbids[3], mbids[5], mbids[4]], "recording_year": [1999, 2001, 2003],
+            "release_id": ["r1", "r1", "r1"], "medium_position": [1, 1, 1], "track_position": [1, 2, 3],
+            "album_title": ["A", "A", "A"], "recording_title": ["x", "y", "z"],
+        })
+        connection.register("candidates", candidates)
+        candidate_rows = connection.execute(candidate_features_sql("candidates", source, False)).df()
+    finally:
+        connection.close()
+
+    # Five recordings have low-level submissions (mbids[4] has none); one row each, by id.
+    assert rows == 5 and table["mbid"].tolist() == sorted({mbid for _, mbid, _, _ in submissions})
+    assert list(table.columns) == AUDIO_COLUMNS
+    # The lowest offset, wherever it was: mbids[0]'s offset 0 is in the second archive.
+    expected = {mbid: shift for _, mbid, offset, shift in submissions if offset == 0}
+    bpm = {mbid: track_row_from_documents(mbid, lowlevel_document(shift=shift), highlevel_document(0.5))["bpm"]
+           for mbid, shift in expected.items()}
+    assert dict(zip(table["mbid"], table["bpm"])) == pytest.approx(bpm)
+    # The same choice as reading every submission.
+    pd.testing.assert_frame_equal(
+        table.reset_index(drop=True), uncompacted.sort_values("mbid").reset_index(drop=True)
+    )
+    assert table.set_index("mbid")[HIGHLEVEL_COLUMNS[0]].notna().to_dict() == {
+        mbids[0]: True, mbids[1]: False, mbids[2]: False, mbids[3]: True, mbids[5]: False,
+    }
+    assert sorted(looked_up["mbid"]) == [mbids[0], mbids[2]] and with_highlevel["mbid"].tolist() == [mbids[0]]
+    assert sorted(candidate_rows["mbid"]) == [mbids[3], mbids[5]]
+    assert dict(zip(candidate_rows["mbid"], candidate_rows["release_year"])) == {mbids[3]: 1999.0, mbids[5]: 2001.0}
 
 
 def _csv_archive(folder: Path, kind: str, lines: list[str]) -> None:

@@ -35,9 +35,12 @@ def test_feedback_relabels_and_adds():
     assert (merged.added, merged.relabelled) == (1, 1)
 
 
-def test_feedback_cannot_leave_one_label():
-    with pytest.raises(LikedTracksError, match="same label"):
-        apply_feedback(_labels([(0, 1), (1, 0)]), _labels([(1, 1)]))
+def test_feedback_cannot_leave_no_liked_recording():
+    with pytest.raises(LikedTracksError, match="no recording is liked"):
+        apply_feedback(_labels([(0, 1), (1, 0)]), _labels([(0, 0)]))
+    # Liked recordings alone are a list the liked-only mode learns from.
+    merged = apply_feedback(_labels([(0, 1), (1, 0)]), _labels([(1, 1)]))
+    assert set(merged.table["liked"]) == {1}
 
 
 def test_no_feedback_file_or_a_header_alone_is_no_feedback(tmp_path):

@@ -80,18 +80,23 @@ def test_repeated_recordings_with_the_same_label_are_kept_once_and_counted():
     assert table.attrs["liked_list"] == {"rows": 5, "empty_rows_skipped": 0, "repeated_recordings_dropped": 2}
 
 
-@pytest.mark.parametrize("label", ["1", "0"])
-def test_one_class_is_refused(label):
-    with pytest.raises(LikedTracksError, match=f"every row has liked={label}; a taste needs both"):
-        validate_liked_tracks(frame([[A, label], [B, label], [A, label]]))
+def test_a_list_of_dislikes_only_is_refused():
+    with pytest.raises(LikedTracksError, match="every row has liked=0; albumrec learns a taste from what you like"):
+        validate_liked_tracks(frame([[A, "0"], [B, "0"], [A, "0"]]))
 
 
-def test_a_list_that_only_adds_may_hold_one_label(tmp_path):
-    path = write(tmp_path, f"mbid,liked\n{A},1\n{B},1\n")
-    with pytest.raises(LikedTracksError, match="every row has liked=1"):
+def test_a_list_of_liked_tracks_only_is_accepted():
+    # Learned against a catalog background (the liked-only mode).
+    table = validate_liked_tracks(frame([[A, "1"], [B, "1"], [A, "1"]]))
+    assert table.values.tolist() == [[A, 1], [B, 1]]
+
+
+def test_a_list_that_only_adds_may_hold_dislikes_only(tmp_path):
+    path = write(tmp_path, f"mbid,liked\n{A},0\n{B},0\n")
+    with pytest.raises(LikedTracksError, match="every row has liked=0"):
         read_liked_tracks(path)
     table = read_liked_tracks(path, only_adds=True)
-    assert table.values.tolist() == [[A, 1], [B, 1]]
+    assert table.values.tolist() == [[A, 0], [B, 0]]
     # Every other rule still holds.
     with pytest.raises(LikedTracksError, match="both liked and disliked"):
         validate_liked_tracks(frame([[A, "1"], [A, "0"]]), only_adds=True)

@@ -313,15 +313,25 @@ def test_a_row_with_an_unknown_score_is_refused_not_guessed(listenbrainz, tmp_pa
     assert "row 1: 'score' is 5, not 1 (loved) or -1 (hated)" in one_line(err)
 
 
-def test_only_loved_recordings_make_no_list_of_their_own(listenbrainz, tmp_path, capsys):
+def test_only_loved_recordings_make_a_liked_only_list(listenbrainz, tmp_path, capsys):
     taste(listenbrainz, "fan", loved=range(5), hated=range(0))
 
-    code, _, err = run("listenbrainz", "fan", "--output", str(tmp_path / "fan.csv"), capsys=capsys)
+    code, _, _ = run("listenbrainz", "fan", "--output", str(tmp_path / "fan.csv"), capsys=capsys)
+
+    assert code == 0
+    written = read_liked_tracks(tmp_path / "fan.csv")
+    assert sorted(written["mbid"]) == sorted(rid(n) for n in range(5)) and set(written["liked"]) == {1}
+
+
+def test_only_hated_recordings_make_no_list_of_their_own(listenbrainz, tmp_path, capsys):
+    taste(listenbrainz, "critic", loved=range(0), hated=range(4))
+
+    code, _, err = run("listenbrainz", "critic", "--output", str(tmp_path / "critic.csv"), capsys=capsys)
 
     assert code == 1
     line = one_line(err)
-    assert "fan has 5 loved and no hated recordings" in line and "--merge-into PATH" in line
-    assert not (tmp_path / "fan.csv").exists()
+    assert "critic has 4 hated and no loved recordings" in line and "--merge-into PATH" in line
+    assert not (tmp_path / "critic.csv").exists()
 
 
 def test_the_token_is_sent_and_never_printed_or_stored(listenbrainz, tmp_path, monkeypatch, capsys):

@@ -26,6 +26,8 @@ from albumrec_pipeline.assets.ingest import (
     raw_track_features,
 )
 from albumrec_pipeline.assets.model import cleaned_dataset, feature_scaler, preference_model
+from albumrec_pipeline.assets.background import background_tracks
+from albumrec_pipeline.assets.recording_features import recording_features
 from albumrec_pipeline.assets.recommend import (
     album_recommendations,
     candidate_albums,
@@ -151,7 +153,7 @@ class LivePath:
     def album_search(self, labels_csv: Path) -> dg.ExecuteInProcessResult:
         unpartitioned = [
             liked_tracks, raw_track_features, cleaned_dataset, feature_scaler, preference_model,
-            candidate_albums, candidate_track_features, track_scores, album_recommendations,
+            recording_features, background_tracks, candidate_albums, candidate_track_features, track_scores, album_recommendations,
         ]
         ops = {
             "liked_tracks": {"config": {"csv_path": str(labels_csv), "feedback_csv_path": str(self.root / "none.csv")}},

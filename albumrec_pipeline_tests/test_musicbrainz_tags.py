@@ -645,7 +645,7 @@ def test_demo_tags_carry_the_listeners_taste_across_artists():
 def test_the_demo_worlds_tags_reach_the_labelled_and_the_candidate_rows(small_world, tmp_path):
     paths = write_demo_world(small_world, tmp_path / "world")
     defs = definitions_for(paths, tmp_path / "warehouse", tmp_path / "scratch")
-    selected = ["liked_tracks", "raw_track_features", "candidate_albums", "candidate_track_features"]
+    selected = ["liked_tracks", "recording_features", "raw_track_features", "candidate_albums", "candidate_track_features"]
     with dg.DagsterInstance.ephemeral() as instance:
         assert all(run.success for run in ingest_every_partition(defs, instance))
         result = defs.resolve_job_def("recommend_albums").execute_in_process(

@@ -46,7 +46,7 @@ from albumrec_pipeline_tests.pipeline_runs import build_small_warehouse
 # What album_search needs already in the warehouse: the model it scores with and a first ranking.
 RANKING_ASSETS = (
     "liked_tracks", "raw_track_features", "cleaned_dataset", "feature_scaler", "preference_model",
-    "candidate_albums", "candidate_track_features", "track_scores", "album_recommendations",
+    "background_tracks", "recording_features", "candidate_albums", "candidate_track_features", "track_scores", "album_recommendations",
 )
 SEARCH_DAY = "2026-11-25"
 CREATED = dt.datetime(2026, 11, 25, 6, 0, 3, tzinfo=dt.UTC)

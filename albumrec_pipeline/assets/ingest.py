@@ -60,7 +60,7 @@ from pydantic import Field
 
 from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
 from albumrec_pipeline.core.archives import ArchiveReadError, ArchiveStream
-from albumrec_pipeline.core.catalog import MUSICBRAINZ_TAGS_COLUMN, with_recording_tags
+from albumrec_pipeline.core.catalog import MUSICBRAINZ_TAGS_COLUMN, RECORDING_FEATURES_TABLE, with_recording_tags
 from albumrec_pipeline.core.dataset import assemble_raw_track_features
 from albumrec_pipeline.core.documents import DocumentError
 from albumrec_pipeline.core.enriched_csv import read_enriched_csv
@@ -630,7 +630,8 @@ class RawTrackFeaturesConfig(dg.Config):
     group_name=GROUP,
     kinds={"pandas", "parquet"},
     code_version="3",
-    deps=CATALOG_TABLES,
+    # The catalog the lookups read: the compacted features, the releases and the tags.
+    deps=[RECORDING_FEATURES_TABLE, *MUSICBRAINZ_TABLES.values(), *MUSICBRAINZ_TAG_TABLES.values()],
     automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
     # Always pooled: with the live source it calls both services; with the catalog the pool is idle.
     pool=LIVE_SERVICES_POOL,
@@ -647,8 +648,8 @@ def raw_track_features(
     Columns as in the original project's enriched CSV: high-level probabilities, key/scale,
     chords, bpm, loudness, spectral means, mfcc_1..13, release year, titles, artist; then
     `musicbrainz_tags` (the MusicBrainz tags of the recording's releases, release group and
-    artists, `name=votes;...`) and liked. By default looked up in the catalog tables ingested
-    from the dumps (the same data the candidate albums come from). Recordings without
+    artists, `name=votes;...`) and liked. By default looked up in the catalog built from the dumps
+    (`recording_features` and the release tables: the same data the candidate albums come from). Recordings without
     AcousticBrainz documents are counted and left out.
     """
     recording_ids = liked_tracks["mbid"].tolist()

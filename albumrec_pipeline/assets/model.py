@@ -3,9 +3,11 @@
 from dataclasses import replace
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from albumrec_pipeline.assets.background import TASTE_MODE_KEY
 from albumrec_pipeline.assets.ingest import INPUT_FINGERPRINT_KEY
 from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
 from albumrec_pipeline.core.dataset import SPLITS, clean_dataset
@@ -27,6 +29,15 @@ from albumrec_pipeline.core.feature_sets import (
     choose_feature_set,
     complete_rows,
     feature_set_columns,
+)
+from albumrec_pipeline.core.liked_only import (
+    BACKGROUND,
+    LIKED_ONLY,
+    ROW_ROLE_COLUMN,
+    SUPERVISED,
+    background_liked_share,
+    label_frequency,
+    recall_at_top,
 )
 from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel, dataset_digest
 from albumrec_pipeline.core.model_guard import ModelGuardConfig, enforce_model_guard
@@ -90,17 +101,27 @@ class SplitConfig(dg.Config):
     automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
 )
 def cleaned_dataset(
-    context: dg.AssetExecutionContext, config: SplitConfig, raw_track_features: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    config: SplitConfig,
+    raw_track_features: pd.DataFrame,
+    background_tracks: pd.DataFrame,
 ) -> pd.DataFrame:
     """Deduplicated, complete, encoded rows with a `split` column grouped by artist.
 
     Every track of an artist lands in the same split (train / validation / test), so held-out
-    figures measure taste on unseen artists rather than recognition of known ones.
+    figures measure taste on unseen artists rather than recognition of known ones. In the
+    liked-only mode the catalog background (`background_tracks`) joins the listener's rows, as
+    negatives, marked `row_role` = background.
     """
-    table, removed = clean_dataset(raw_track_features, config.test_size, config.validation_size, config.split_salt)
+    table, removed = clean_dataset(
+        raw_track_features, config.test_size, config.validation_size, config.split_salt, background_tracks
+    )
+    mode = LIKED_ONLY if (table[ROW_ROLE_COLUMN] == BACKGROUND).any() else SUPERVISED
     counts = table.groupby("split").agg(rows=("mbid", "size"), artists=("artist", "nunique"), liked_share=(LABEL_COLUMN, "mean"))
     context.add_output_metadata(
         {
+            TASTE_MODE_KEY: mode,
+            "background_rows": int((table[ROW_ROLE_COLUMN] == BACKGROUND).sum()),
             **{f"removed_{reason}": count for reason, count in removed.items()},
             "split_summary": dg.MetadataValue.md(counts.reset_index().to_markdown(index=False, floatfmt=".3f")),
             "feature_columns": len(encoded_feature_columns()),
@@ -275,20 +296,43 @@ def preference_model(
             context.log.info(note)
     outcome = outcomes[0]
     history = pd.concat([result.history.assign(member=member) for member, result in enumerate(outcomes)], ignore_index=True)
+    liked_only = bool((usable[ROW_ROLE_COLUMN] == BACKGROUND).any())
+    calibration = None
+    if liked_only:
+        # c from the validation artists' liked tracks, scored by the early-stopped networks (which never
+        # trained on them), averaged over the ensemble as the final scores are.
+        held_out = np.mean([result.validation_probability for result in outcomes], axis=0)
+        calibration = label_frequency(held_out[parts["validation"][LABEL_COLUMN].to_numpy() == 1])
     model = TrainedPreferenceModel(
         outcome.network, feature_scaler.feature_columns, history, input_names=feature_scaler.input_names,
         more_networks=[result.network for result in outcomes[1:]], feature_schema=feature_scaler.feature_schema,
         scaler=feature_scaler, dataset_digest=dataset_digest(cleaned_dataset), artist_pooling=config.artist_pooling,
+        liked_only_calibration=calibration,
     )
     test_probability = pool_by_artist(model.like_probability(scaled["test"]), parts["test"]["artist"].to_numpy(), config.artist_pooling)
     test = classification_metrics(parts["test"][LABEL_COLUMN].to_numpy(), test_probability)
     model.metrics = {f"test_{name}": value for name, value in test.items()} | {"best_epoch": outcome.best_epoch}
+    mode_figures = {TASTE_MODE_KEY: LIKED_ONLY if liked_only else SUPERVISED}
+    if liked_only:
+        test_roles = parts["test"][ROW_ROLE_COLUMN].to_numpy()
+        test_labels = parts["test"][LABEL_COLUMN].to_numpy()
+        model.metrics["test_recall_at_top_1pct"] = recall_at_top(
+            test_probability[test_labels == 1], test_probability[test_roles == BACKGROUND]
+        )
+        background_rows = int((usable[ROW_ROLE_COLUMN] == BACKGROUND).sum())
+        liked_rows = int((usable[LABEL_COLUMN] == 1).sum())
+        mode_figures |= {
+            "liked_only_calibration": rounded(calibration),
+            "test_recall_at_top_1pct": rounded(model.metrics["test_recall_at_top_1pct"]),
+            "estimated_liked_share_of_catalog": rounded(background_liked_share(calibration, liked_rows, background_rows)),
+        }
     # Without a refit the history is all early stopping and has no phase column.
     history = outcome.history
     early_history = history[history["phase"] == "early_stopping"] if "phase" in history else history
     epochs_chosen = [result.best_epoch for result in outcomes]
     context.add_output_metadata(
         {
+            **mode_figures,
             "test_accuracy": rounded(test["accuracy"]),
             "test_roc_auc": rounded(test["roc_auc"]),
             "test_log_loss": rounded(test["log_loss"]),

@@ -6,9 +6,7 @@ features batch by batch.
 """
 
 import time
-import uuid
 from dataclasses import asdict
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -49,10 +47,6 @@ SCORE_SCHEMA = pa.schema([pa.field("recording_id", pa.string()), pa.field("like_
 OWN_SCORE_SCHEMA = pa.schema(
     [pa.field("recording_id", pa.string()), pa.field("artist", pa.string()), pa.field("like_probability", pa.float64())]
 )
-
-
-def _scratch_file(engine: CatalogEngine) -> Path:
-    return Path(engine.scratch_dir) / f".staged-{uuid.uuid4().hex}.parquet"
 
 
 # The columns of the top-recommendations table on the asset's page: few, since the page's metadata
@@ -123,7 +117,7 @@ def candidate_albums(
             register_ids(connection, "labelled_recordings", liked_tracks["mbid"].tolist()),
             config.options(),
         )
-        destination = _scratch_file(catalog_engine)
+        destination = catalog_engine.staged_file()
         copy_to_parquet(connection, query, destination)
         releases, groups = connection.execute(
             f"SELECT count(DISTINCT release_id), count(DISTINCT coalesce(release_group_id, release_id)) "
@@ -152,15 +146,14 @@ def _optional_source(table: TableFiles) -> str | None:
 @dg.asset(
     group_name=GROUP,
     kinds={"duckdb", "parquet"},
-    code_version="3",
+    code_version="4",
     automation_condition=UPDATE_WHEN_UPSTREAM_CHANGES,
 )
 def candidate_track_features(
     context: dg.AssetExecutionContext,
     config: CandidateTrackFeaturesConfig,
     candidate_albums: TableFiles,
-    acousticbrainz_lowlevel: TableFiles,
-    acousticbrainz_highlevel: TableFiles,
+    recording_features: TableFiles,
     musicbrainz_releases: TableFiles,
     musicbrainz_tracks: TableFiles,
     # Optional archives: whichever partitions exist, possibly none.
@@ -168,17 +161,14 @@ def candidate_track_features(
     musicbrainz_artist_tags: PresentTableFiles,
     catalog_engine: CatalogEngine,
 ) -> StagedTable:
-    """AcousticBrainz features of every candidate recording that has them (chosen submission), with its
+    """AcousticBrainz features of every candidate recording that has them (from `recording_features`), with its
     year and its MusicBrainz tags (`musicbrainz_tags`, from its releases, release group and artists)."""
     tables = (musicbrainz_releases, musicbrainz_tracks, musicbrainz_release_group_tags, musicbrainz_artist_tags)
-    connection = catalog_engine.connect(candidate_albums, acousticbrainz_lowlevel, acousticbrainz_highlevel, *tables)
+    connection = catalog_engine.connect(candidate_albums, recording_features, *tables)
     try:
         candidates = parquet_source(candidate_albums.locations())
         features = candidate_features_sql(
-            candidates,
-            parquet_source(acousticbrainz_lowlevel.locations()),
-            parquet_source(acousticbrainz_highlevel.locations()),
-            config.require_highlevel,
+            candidates, parquet_source(recording_features.locations()), config.require_highlevel
         )
         tags = recording_tags_sql(
             parquet_source(musicbrainz_releases.locations()),
@@ -187,7 +177,7 @@ def candidate_track_features(
             _optional_source(musicbrainz_release_group_tags),
             _optional_source(musicbrainz_artist_tags),
         )
-        destination = _scratch_file(catalog_engine)
+        destination = catalog_engine.staged_file()
         rows = copy_to_parquet(connection, with_musicbrainz_tags_sql(features, tags), destination, compression="lz4")
         recordings = connection.execute(f"SELECT count(DISTINCT recording_id) FROM {candidates}").fetchone()[0]
         complete, tagged = connection.execute(
@@ -252,7 +242,7 @@ def track_scores(
         elapsed = time.perf_counter() - started
         context.log.info(f"scored {own.rows:,} of {total:,} recordings ({seen / max(elapsed, 1e-9):,.0f}/s)")
     own = own.close()
-    destination = _scratch_file(catalog_engine)
+    destination = catalog_engine.staged_file()
     connection = catalog_engine.connect()
     try:
         source = parquet_source([str(own.path)])
@@ -317,7 +307,7 @@ def album_recommendations(
             config.thresholds(),
             RankingOptions(config.max_albums_per_artist),
         )
-        destination = _scratch_file(catalog_engine)
+        destination = catalog_engine.staged_file()
         albums = copy_to_parquet(connection, query, destination)
         ranking = parquet_source([destination.as_posix()])
         top = connection.execute(

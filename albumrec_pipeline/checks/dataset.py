@@ -12,6 +12,7 @@ from pydantic import Field
 from albumrec_pipeline.core.feature_columns import LABEL_COLUMN
 from albumrec_pipeline.core.feature_sets import feature_set_columns
 from albumrec_pipeline.core.learnability import LearnabilityFloors, learnability
+from albumrec_pipeline.core.liked_only import LIKED_ONLY, choose_taste_mode
 from albumrec_pipeline.core.previews import rounded
 
 # What every model and the split read: the compact set's features (the richer sets' columns may be
@@ -71,7 +72,10 @@ def raw_track_features_enough_to_learn(
     config: LearnabilityConfig, raw_track_features: pd.DataFrame, liked_tracks: pd.DataFrame
 ) -> dg.AssetCheckResult:
     floors = LearnabilityFloors(config.min_recordings, config.min_artists_per_label, config.min_found_share)
-    judged = learnability(liked_tracks, raw_track_features, floors)
+    # The liked-only mode by the default rule (background_tracks' own config may ask for another mode).
+    labels = liked_tracks[LABEL_COLUMN]
+    liked_only = bool((labels == 1).any()) and choose_taste_mode(labels).name == LIKED_ONLY
+    judged = learnability(liked_tracks, raw_track_features, floors, liked_only)
     return dg.AssetCheckResult(
         passed=not judged.problems,
         description="; ".join(judged.problems) or None,

@@ -338,6 +338,9 @@ class ArchiveStream:
                         raise self._failure(error) from error
                     self.members_read += 1
                     self.last_member = info.name
+                    # tarfile keeps every header it read (for getmembers()); a stream never looks back,
+                    # and a dump archive has millions of members.
+                    tar.members.clear()
                     self.member_being_read = None
 
 

@@ -1,7 +1,7 @@
 """The catalog built from the dumps, queried with DuckDB: candidates, their features, lookups.
 
 The ingest assets leave these tables in the warehouse, one Parquet file per dump archive:
-`acousticbrainz_lowlevel` and `acousticbrainz_highlevel` (one row per recording and archive,
+`acousticbrainz_lowlevel` and `acousticbrainz_highlevel` (one row per submission,
 see `core.feature_dumps`), `musicbrainz_releases` and `musicbrainz_tracks` (see
 `core.releases`), and, when the dump's `release-group.tar.xz` and `artist.tar.xz` are at hand,
 `musicbrainz_release_group_tags` and `musicbrainz_artist_tags` (see `core.musicbrainz_tags`),
@@ -18,8 +18,10 @@ Choosing a recording's submission, over all archives at once:
   submission);
 * high-level: the lowest offset.
 
-This is the rule `core.feature_dumps` applies while ingesting, so the answer does not depend on
-how the submissions were spread over archives.
+The answer does not depend on how the submissions were spread over archives. The dumps are
+in submission order, so the tables hold about four rows per recording: the choice is made once,
+after ingest, into the compacted `recording_features` table (`compacted_features_sql`), which
+the candidates' features and the lookups read (`candidate_features_sql`, `compacted_lookup_sql`).
 """
 
 from __future__ import annotations
@@ -169,6 +171,38 @@ def recording_features_sql(lowlevel: str, highlevel: str, recordings: str | None
     """
 
 
+RECORDING_FEATURES_TABLE = "recording_features"
+
+
+def compacted_features_sql(lowlevel: str, highlevel: str) -> str:
+    """The compacted feature table (`recording_features`): one row per recording with low-level
+    features, in `AUDIO_COLUMNS`, its high-level columns empty when it has no high-level document,
+    sorted by recording id.
+
+    The dumps are written in submission order, so a recording's submissions are spread over
+    every archive and the catalog tables hold nearly all of them (about four per recording).
+    Choosing once, here, means the candidates and the lookups read a quarter of the rows and no
+    longer deduplicate; the order by id keeps a recording's row where Parquet's row-group
+    statistics can find it.
+    """
+    return f"{recording_features_sql(lowlevel, highlevel, None, require_highlevel=False)} ORDER BY mbid"
+
+
+def _has_highlevel(alias: str) -> str:
+    return _all_present(HIGHLEVEL_COLUMNS, alias)
+
+
+def compacted_lookup_sql(features: str, recordings: str, require_highlevel: bool) -> str:
+    """Rows of the compacted table `features` (`AUDIO_COLUMNS`) for the recordings of query
+    `recordings` (a `recording_id` column); with `require_highlevel`, only those with both documents."""
+    highlevel = f"AND {_has_highlevel('f')}" if require_highlevel else ""
+    columns = ", ".join(f"f.{_quoted(c)}" for c in AUDIO_COLUMNS)
+    return f"""
+        SELECT {columns} FROM {features} AS f
+        WHERE f.mbid IN (SELECT recording_id FROM ({recordings})) {highlevel}
+    """
+
+
 @dataclass(frozen=True)
 class CandidateOptions:
     """Which catalog releases count as albums to judge."""
@@ -258,8 +292,9 @@ def recording_tracklists_sql(releases: str, tracks: str, recordings: str) -> str
     """
 
 
-def candidate_features_sql(candidates: str, lowlevel: str, highlevel: str, require_highlevel: bool) -> str:
-    """Feature rows (`RAW_TRACK_COLUMNS`) of every recording on a candidate release that has features.
+def candidate_features_sql(candidates: str, features: str, require_highlevel: bool) -> str:
+    """Feature rows (`RAW_TRACK_COLUMNS`) of every recording on a candidate release that has features,
+    from the compacted feature table `features` (see `compacted_features_sql`).
 
     The year is the recording's earliest on the candidates' tracklists; the titles those of
     that appearance.
@@ -277,11 +312,13 @@ def candidate_features_sql(candidates: str, lowlevel: str, highlevel: str, requi
         else f"f.{_quoted(column)}"
         for column in RAW_TRACK_COLUMNS
     )
+    # One join of the wanted recordings with the compacted rows (not a lookup and then a join): the
+    # wanted set is read once and never materialized beside the wide feature rows.
+    highlevel = f"WHERE {_has_highlevel('f')}" if require_highlevel else ""
     return f"""
-        WITH wanted AS ({recordings})
         SELECT {columns}
-        FROM ({recording_features_sql(lowlevel, highlevel, "SELECT recording_id FROM wanted", require_highlevel)}) AS f
-        JOIN wanted AS w ON w.recording_id = f.mbid
+        FROM {features} AS f JOIN ({recordings}) AS w ON w.recording_id = f.mbid
+        {highlevel}
     """
 
 
@@ -443,7 +480,8 @@ def copy_to_parquet(
         f"COPY ({query}) TO {_literal(str(destination))} "
         f"(FORMAT parquet, COMPRESSION {compression}, ROW_GROUP_SIZE 100000)"
     )
-    return int(connection.execute(f"SELECT count(*) FROM read_parquet({_literal(str(destination))})").fetchone()[0])
+    # fetchall, not fetchone: a result left unread keeps the connection from registering tables.
+    return int(connection.execute(f"SELECT count(*) FROM read_parquet({_literal(str(destination))})").fetchall()[0][0])
 
 
 def register_ids(connection: duckdb.DuckDBPyConnection, name: str, recording_ids: Sequence[str]) -> str:

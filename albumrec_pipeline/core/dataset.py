@@ -17,6 +17,7 @@ from albumrec_pipeline.core.feature_columns import (
     RELEASE_YEAR_COLUMN,
     encoded_feature_columns,
 )
+from albumrec_pipeline.core.liked_only import BACKGROUND, LISTENER, ROW_ROLE_COLUMN
 from albumrec_pipeline.core.tags import TAG_TEXT_COLUMNS
 
 SPLITS = ("train", "validation", "test")
@@ -135,12 +136,21 @@ def artist_split(
 
 
 def clean_dataset(
-    raw: pd.DataFrame, test_size: float = 0.2, validation_size: float = 0.15, split_salt: str = "albumrec"
+    raw: pd.DataFrame,
+    test_size: float = 0.2,
+    validation_size: float = 0.15,
+    split_salt: str = "albumrec",
+    background: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Deduplicate, drop rows missing critical fields, encode, and add the artist-grouped split.
 
-    Returns the table and the number of rows each step removed, for the asset's metadata.
+    `background`: the liked-only mode's catalog background (`core.liked_only`), rows in `raw`'s
+    columns labelled 0, added after the listener's; `row_role` says whose each row is. Returns the
+    table and the number of rows each step removed, for the asset's metadata.
     """
+    raw = raw.assign(**{ROW_ROLE_COLUMN: LISTENER})
+    if background is not None and len(background):
+        raw = pd.concat([raw, background.assign(**{ROW_ROLE_COLUMN: BACKGROUND})], ignore_index=True)
     removed: dict[str, int] = {}
     # Several AcousticBrainz submissions of one recording: keep the first, deterministically.
     deduplicated = raw.drop_duplicates("mbid", keep="first")
@@ -161,7 +171,7 @@ def clean_dataset(
         [
             complete[DESCRIPTIVE_COLUMNS].reset_index(drop=True),
             complete[list(TAG_TEXT_COLUMNS)].astype("str").reset_index(drop=True),
-            complete[[LABEL_COLUMN, "release_year_imputed"]].reset_index(drop=True),
+            complete[[LABEL_COLUMN, "release_year_imputed", ROW_ROLE_COLUMN]].reset_index(drop=True),
             encoded.reset_index(drop=True),
         ],
         axis=1,

@@ -1,4 +1,4 @@
-"""AcousticBrainz dump archives -> feature tables, one row per recording and archive.
+"""AcousticBrainz dump archives -> feature tables, one row per submission.
 
 Three kinds of archive feed the same two tables:
 
@@ -16,10 +16,10 @@ Submissions. AcousticBrainz kept every analysis of a recording, numbered by `off
 (about four per recording). albumrec uses the lowest offset: the first analysis, which is what
 the v1 API returns when no offset is asked for (and so what the original project trained on),
 and what the live API source picks. "Lowest" is a rule that gives the same answer whatever the
-order of the archives and of the members in them, so it is applied twice: while ingesting,
-within each batch of rows (the dumps store a recording's submissions next to each other, so
-this removes nearly all of them), and again when the tables are read (see `core.catalog`),
-over all archives together.
+order of the archives and of the members in them. The dumps are written in submission order,
+so a recording's submissions are spread over every archive of a kind: the tables keep a row per
+submission (a batch drops only the rare repeat within itself), and the choice is made once,
+over all archives together, by the compacted `recording_features` table (see `core.catalog`).
 """
 
 from __future__ import annotations
@@ -134,9 +134,9 @@ def parsed_document_row(kind: str, mbid: str, offset: int, document: Any) -> dic
 class TableBatcher:
     """Collects rows for one table and hands out Arrow batches of about `batch_rows` rows.
 
-    Within a batch a recording keeps only its lowest-offset row. A batch is cut only where the
-    recording changes, so the submissions of a recording stored next to each other in an
-    archive always meet in the same batch.
+    Within a batch a recording keeps only its lowest-offset row: a cheap saving when two of its
+    submissions happen to be near each other in an archive (submitted close together), and no
+    more than that, since the archives are in submission order, not by recording.
     """
 
     schema: pa.Schema

@@ -58,8 +58,10 @@ def apply_feedback(liked: pd.DataFrame, feedback: pd.DataFrame) -> FeedbackMerge
     added = int((~after.index.isin(before.index)).sum())
     table = pd.concat([liked[~liked["mbid"].isin(after.index)], feedback], ignore_index=True)
     table = table.astype({"mbid": "str", "liked": "int8"})[FEEDBACK_COLUMNS]
-    if table["liked"].nunique() < 2:
-        raise LikedTracksError("with the feedback applied, every recording has the same label; a taste needs both")
+    if not (table["liked"] == 1).any():
+        raise LikedTracksError(
+            "with the feedback applied, no recording is liked; albumrec learns a taste from what you like"
+        )
     return FeedbackMerge(table, added, relabelled)
 
 

@@ -34,9 +34,12 @@ class Learnability:
         return self.found / self.listed if self.listed else 0.0
 
 
-def learnability(listed: pd.DataFrame, found: pd.DataFrame, floors: LearnabilityFloors) -> Learnability:
+def learnability(
+    listed: pd.DataFrame, found: pd.DataFrame, floors: LearnabilityFloors, liked_only: bool = False
+) -> Learnability:
     """Judge `found` (raw_track_features: rows with features, `mbid`, `artist`, `liked`, possibly
-    several submissions per recording) against the list it came from (`listed`: `mbid`, `liked`)."""
+    several submissions per recording) against the list it came from (`listed`: `mbid`, `liked`).
+    `liked_only`: the list is learned against a catalog background, so its dislikes need no floor."""
     recordings = found.drop_duplicates("mbid")
     listed_count, found_count = int(listed["mbid"].nunique()), len(recordings)
     artists = {
@@ -52,10 +55,16 @@ def learnability(listed: pd.DataFrame, found: pd.DataFrame, floors: Learnability
         )
     if found_count < floors.min_recordings:
         problems.append(
-            f"add liked and disliked tracks from more artists; {have}, and a model needs at least "
+            f"add {'liked' if liked_only else 'liked and disliked'} tracks from more artists; {have}, and a model needs at least "
             f"{floors.min_recordings}"
         )
-    if min(artists.values()) < floors.min_artists_per_label:
+    if liked_only and artists[1] < floors.min_artists_per_label:
+        problems.append(
+            f"your liked tracks with features come from {artists[1]} artist(s); add liked tracks by more artists "
+            f"(at least {floors.min_artists_per_label}), or the model learns who the artists are rather than what "
+            "you like"
+        )
+    elif not liked_only and min(artists.values()) < floors.min_artists_per_label:
         problems.append(
             f"your liked tracks with features come from {artists[1]} artist(s) and your disliked ones from "
             f"{artists[0]}; add tracks by more artists (at least {floors.min_artists_per_label} on each side), "

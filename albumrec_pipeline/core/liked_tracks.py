@@ -29,9 +29,11 @@ empty rows skipped, repeated recordings dropped.
 Errors: a missing path, a directory, an empty file or one with a header but no entries, a file
 that is not UTF-8 (UTF-16 "Unicode text" exports included), one separated by semicolons or tabs,
 a row with more fields than the header, an unclosed quote, a missing or repeated `mbid` or
-`liked` column, a value that is not an id or a label, conflicting labels, and a list whose
-labels are all the same (a taste needs both). A list that only adds to the main one (the
-listener's feedback) is read with `only_adds=True`: it may hold one label, or no entries yet.
+`liked` column, a value that is not an id or a label, conflicting labels, and a list without
+liked tracks (a taste is learned from what you like). A list of liked tracks only is fine: it is
+learned against a background sample of the catalog (`core.liked_only`). A list that only adds
+to the main one (the listener's feedback) is read with `only_adds=True`: it may hold dislikes
+only, or no entries yet.
 """
 
 from __future__ import annotations
@@ -180,9 +182,10 @@ def validate_liked_tracks(
         )
     repeated_rows = table["mbid"].duplicated().to_numpy()
     table = table.loc[~repeated_rows].reset_index(drop=True)
-    if not only_adds and table["liked"].nunique() < 2:
+    if not only_adds and not (table["liked"] == 1).any():
         raise LikedTracksError(
-            f"{source}: every row has liked={table['liked'].iloc[0]}; a taste needs both 1s (liked) and 0s (disliked)"
+            f"{source}: every row has liked=0; albumrec learns a taste from what you like: add the tracks you "
+            "like (liked=1); dislikes are optional"
         )
     table.attrs["liked_list"] = {
         "rows": len(frame),

@@ -18,8 +18,9 @@ What becomes of a row:
 Writing: a new list (`mbid,liked`, oldest feedback first), or a merge into the listener's own
 list, where a recording the list already holds keeps the list's label. A merge appends rows to
 the list as it is, so its other columns, notes, line endings and order stay untouched. Every
-write is atomic, and what is written passes `read_liked_tracks`: an import that would give a
-list of one label (all loved, say) is refused with what to do instead, since a taste needs both.
+write is atomic, and what is written passes `read_liked_tracks`: a list of loved recordings only
+is written (albumrec learns it in the liked-only mode), a list of hated ones only is refused with
+what to do instead, since a taste is learned from what you love.
 """
 
 from __future__ import annotations
@@ -337,13 +338,11 @@ def _writable(path: Path) -> None:
 def write_new_list(imported: ImportedFeedback, who: str, output: Path) -> str:
     """Write the imported list to `output` (replacing it); the lines to print."""
     _refuse_unusable(imported, who)
-    if imported.table["liked"].nunique() < 2:
-        only = "loved" if imported.loved else "hated"
-        missing = "hated" if imported.loved else "loved"
+    if not imported.loved:
         raise ListenBrainzImportError(
-            f"{who} has {len(imported.table)} {only} and no {missing} recordings, and a taste needs both liked and "
-            f"disliked tracks; merge them into a list that has the other kind (--merge-into PATH), or "
-            f"mark some tracks {missing} on ListenBrainz; nothing written"
+            f"{who} has {len(imported.table)} hated and no loved recordings, and albumrec learns a taste from what "
+            "you love; love some tracks on ListenBrainz, or merge these into a list that has liked tracks "
+            "(--merge-into PATH); nothing written"
         )
     validate_liked_tracks(imported.table.astype({"liked": "str"}), source=str(output))
     _writable(output)

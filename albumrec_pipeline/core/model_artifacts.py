@@ -57,6 +57,7 @@ import torch
 from packaging.version import InvalidVersion, Version
 from sklearn.pipeline import Pipeline
 
+from albumrec_pipeline.core.liked_only import liked_probability
 from albumrec_pipeline.core.feature_columns import CATEGORICAL_VOCABULARIES
 from albumrec_pipeline.core.network import PreferenceNet
 from albumrec_pipeline.core.scaling import make_scaler, output_names
@@ -544,6 +545,10 @@ class TrainedPreferenceModel(StoredArtifact):
     # How much a track's score is pooled with its artist's other tracks when a table is scored
     # (`core.evaluation.pool_by_artist`); the test metrics were measured with it.
     artist_pooling: float = 0.0
+    # The liked-only mode's c (`core.liked_only.label_frequency`): the networks give the probability of
+    # being on the list rather than in the catalog background, which `like_probability` turns into the
+    # probability of being liked. None for a network trained on liked against disliked tracks.
+    liked_only_calibration: float | None = None
     native_files: ClassVar[tuple[str, ...]] = (MODEL_FILE,)
 
     def __post_init__(self) -> None:
@@ -578,7 +583,10 @@ class TrainedPreferenceModel(StoredArtifact):
                 f"the network reads {self.network.input_size} features, the rows have {scaled_features.shape[1]}"
             )
         inputs = torch.as_tensor(scaled_features, dtype=torch.float32)
-        return np.mean([network.like_probability(inputs).numpy() for network in self.networks], axis=0)
+        listed = np.mean([network.like_probability(inputs).numpy() for network in self.networks], axis=0)
+        if self.liked_only_calibration is None:
+            return listed
+        return liked_probability(listed, self.liked_only_calibration).astype(listed.dtype)
 
     def summary_table(self) -> pd.DataFrame:
         return self.history
@@ -599,6 +607,7 @@ class TrainedPreferenceModel(StoredArtifact):
             "scaler": None if self.scaler is None else self.scaler.bundled(),
             "dataset_digest": self.dataset_digest,
             "artist_pooling": float(self.artist_pooling),
+            "liked_only_calibration": None if self.liked_only_calibration is None else float(self.liked_only_calibration),
         }
         buffer = io.BytesIO()
         torch.save(payload, buffer)
@@ -646,4 +655,5 @@ class TrainedPreferenceModel(StoredArtifact):
         return cls(
             networks[0], columns, history, dict(payload.get("metrics", {})), list(payload["input_names"]), networks[1:],
             schema, versions, scaler, str(payload.get("dataset_digest", "")), float(payload.get("artist_pooling", 0.0)),
+            None if payload.get("liked_only_calibration") is None else float(payload["liked_only_calibration"]),
         )

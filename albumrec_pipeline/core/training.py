@@ -59,6 +59,9 @@ class TrainingOutcome:
     # The engine that actually trained the network (see ENGINES).
     engine: str
     notes: list[str] = field(default_factory=list)
+    # The early-stopped network's probabilities for the validation rows: held-out predictions even
+    # when the final network was retrained on those rows (see `fit_preference_network`).
+    validation_probability: np.ndarray | None = None
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
@@ -513,6 +516,7 @@ def fit_preference_network(
     outcome = train_preference_network(
         x_fit, y_fit, x_validation, y_validation, settings, progress, artist_weights(artists_fit, artist_weighting)
     )
+    outcome.validation_probability = _probabilities(outcome.network, x_validation)
     if not refit_on_all_rows:
         return outcome
     refit_settings = replace(settings, epochs=max(outcome.best_epoch, 1), early_stopping_patience=0)
@@ -531,4 +535,10 @@ def fit_preference_network(
     refit.best_epoch = outcome.best_epoch
     refit.history = pd.concat([outcome.history.assign(phase="early_stopping"), refit.history.assign(phase="refit")], ignore_index=True)
     refit.seconds += outcome.seconds
+    refit.validation_probability = outcome.validation_probability
     return refit
+
+
+def _probabilities(network: PreferenceNet, rows: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return network.like_probability(torch.as_tensor(rows, dtype=torch.float32)).numpy().astype("float64")

@@ -1,21 +1,25 @@
 """Write documents as the AcousticBrainz and MusicBrainz dumps ship them: compressed tar archives.
 
 * AcousticBrainz JSON dumps: `acousticbrainz-<kind>-json-<name>-<n>.tar.zst`, each holding
-  `acousticbrainz-<kind>-json-<name>/<kind>/<mbid[0:2]>/<mbid[2]>/<mbid>-<offset>.json` for a
-  contiguous range of recording ids (the dumps are written in id order, a recording's
-  submissions side by side) and a COPYING file.
+  `acousticbrainz-<kind>-json-<name>/<kind>/<mbid[0:2]>/<mbid[2]>/<mbid>-<offset>.json` and a
+  COPYING file. The dumps were written `ORDER BY submitted`: archive 0 holds the earliest
+  submissions, each archive a stretch of time, and a recording's submissions (offset 0 its
+  first) fall wherever their dates put them, usually in different archives.
 * AcousticBrainz CSV feature dumps: `acousticbrainz-lowlevel-features-<name>-<csv>.tar.zst`
   for the lowlevel, rhythm and tonal CSVs, each holding one CSV (text values, empty when
-  missing, CRLF line ends, a header) and a COPYING file.
+  missing, CRLF line ends, a header; one line per submission, in submission order) and a
+  COPYING file.
 * The MusicBrainz JSON dump's `release.tar.xz`: `mbdump/release` with one release document
   per line, next to the TIMESTAMP and COPYING files; `release-group.tar.xz` and `artist.tar.xz`
   the same way (`mbdump/release-group`, `mbdump/artist`).
 
-The same functions write the benchmark's synthetic dumps, at any size.
+`benchmarks/catalog.py` writes its far larger synthetic dumps in the same layout and order with
+writers of its own, which render documents from templates for speed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import lzma
 import os
@@ -63,7 +67,31 @@ def write_tar_xz(path: Path, members: Iterable[tuple[str, bytes]], preset: int =
     return path
 
 
-def _split(items: list[str], parts: int) -> list[list[str]]:
+def submission_time(mbid: str, offset: int) -> float:
+    """When submission `offset` of a recording was made, as a fraction of the dumps' time span.
+
+    Drawn from a hash of the recording id, so the order is reproducible and needs no generator
+    state: the first submission at a uniform time, each later one uniformly between the one
+    before it and the end (offsets count a recording's submissions in the order they came).
+    """
+    time = 0.0
+    for number in range(offset + 1):
+        digest = hashlib.blake2b(f"{mbid}-{number}".encode(), digest_size=8).digest()
+        time += (1.0 - time) * (int.from_bytes(digest, "big") / 2**64)
+    return time
+
+
+def submissions_in_time_order(
+    documents: Mapping[str, dict], resubmissions: Mapping[str, dict]
+) -> list[tuple[str, int, dict]]:
+    """(mbid, offset, document) of every submission, earliest first."""
+    found = [(mbid, 0, document) for mbid, document in documents.items()]
+    found += [(mbid, 1, document) for mbid, document in resubmissions.items()]
+    return sorted(found, key=lambda item: (submission_time(item[0], item[1]), item[0], item[1]))
+
+
+def _split(items: list, parts: int) -> list[list]:
+    """`parts` consecutive runs of nearly equal length (empty runs dropped; at least one)."""
     size, extra = divmod(len(items), parts)
     chunks, start = [], 0
     for index in range(parts):
@@ -73,14 +101,9 @@ def _split(items: list[str], parts: int) -> list[list[str]]:
     return [chunk for chunk in chunks if chunk] or [[]]
 
 
-def json_dump_members(
-    kind: str, mbids: list[str], documents: Mapping[str, dict], resubmissions: Mapping[str, dict], folder: str
-) -> Iterator[tuple[str, bytes]]:
-    for mbid in mbids:
-        for offset, source in ((0, documents), (1, resubmissions)):
-            if mbid in source:
-                name = f"{folder}/{kind}/{mbid[0:2]}/{mbid[2]}/{mbid}-{offset}.json"
-                yield name, orjson.dumps(source[mbid])
+def json_dump_members(kind: str, submissions: Iterable[tuple[str, int, dict]], folder: str) -> Iterator[tuple[str, bytes]]:
+    for mbid, offset, document in submissions:
+        yield f"{folder}/{kind}/{mbid[0:2]}/{mbid[2]}/{mbid}-{offset}.json", orjson.dumps(document)
     yield f"{folder}/COPYING", _COPYING
 
 
@@ -92,12 +115,15 @@ def write_json_dumps(
     archives: int,
     name: str = DUMP_NAME,
 ) -> list[Path]:
-    """One kind's JSON dump as `archives` archives, split by recording id."""
+    """One kind's JSON dump as `archives` archives of consecutive stretches of submission time.
+
+    `documents` are the recordings' first submissions (offset 0), `resubmissions` their second ones.
+    """
     dump = f"acousticbrainz-{kind}-json-{name}"
-    mbids = sorted(set(documents) | set(resubmissions))
+    submissions = submissions_in_time_order(documents, resubmissions)
     return [
-        write_tar_zst(folder / f"{dump}-{number}.tar.zst", json_dump_members(kind, chunk, documents, resubmissions, dump))
-        for number, chunk in enumerate(_split(mbids, archives))
+        write_tar_zst(folder / f"{dump}-{number}.tar.zst", json_dump_members(kind, chunk, dump))
+        for number, chunk in enumerate(_split(submissions, archives))
     ]
 
 
@@ -132,12 +158,7 @@ def write_csv_dumps(
 ) -> list[Path]:
     """The lowlevel, rhythm and tonal CSV feature dumps of the low-level documents, one archive each."""
     dump = f"acousticbrainz-lowlevel-features-{name}"
-    rows = [
-        (mbid, offset, source[mbid])
-        for mbid in sorted(set(documents) | set(resubmissions))
-        for offset, source in ((0, documents), (1, resubmissions))
-        if mbid in source
-    ]
+    rows = submissions_in_time_order(documents, resubmissions)
     written = []
     for kind in CSV_KINDS:
         text = "".join(csv_dump_lines(kind, rows)).encode("utf-8")

@@ -6,7 +6,7 @@ real sources' dump archives, so the whole pipeline, ingest included, runs on it 
 network (see `dump_writer` for the exact files):
 
     <root>/acousticbrainz/acousticbrainz-lowlevel-json-demo-<n>.tar.zst    JSON dumps, a few archives
-    <root>/acousticbrainz/acousticbrainz-highlevel-json-demo-<n>.tar.zst   per kind, split by mbid
+    <root>/acousticbrainz/acousticbrainz-highlevel-json-demo-<n>.tar.zst   per kind, in submission order
     <root>/acousticbrainz/acousticbrainz-lowlevel-features-demo-<csv>.tar.zst   CSV feature dumps
     <root>/musicbrainz/release.tar.xz     the MusicBrainz JSON dump's release archive (mbdump/release)
     <root>/musicbrainz/release-group.tar.xz   ... its release groups (mbdump/release-group) and
@@ -29,9 +29,10 @@ How the world hangs together:
 * MusicBrainz tags with votes: most artists carry their genre (the one nearest their style) and
   often a narrower one, under half of the albums carry the genre of their own sound, few
   releases any (see `_musicbrainz_tags`). Since the taste follows the style, so do the tags.
-* As in the real dumps, some recordings were analysed twice (a second submission, offset 1,
-  whose tempo is off by an octave, the commonest disagreement between analyses), and some
-  albums were reissued (a second release in the same release group, holding the same recordings).
+* As in the real dumps, recordings were analysed more than once: every analysed recording has a
+  second submission (offset 1, made later, so usually in a later archive), whose tempo is off by
+  an octave, the commonest disagreement between analyses; and some albums were reissued (a
+  second release in the same release group, holding the same recordings).
 
 The hidden truth (taste probabilities, sampled likes for every recording) is only available in
 memory via `build_demo_world`, for tests; it is never written under the root.
@@ -71,7 +72,7 @@ from albumrec_pipeline.demo.reference_figures import (
 )
 
 # Bump when the generator changes what it writes, so an old world on disk is rebuilt.
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 MARKER_FILE_NAME = "demo_world.json"
 
 # How a track's style splits between artist, album and the track itself (variances sum to 1,
@@ -100,8 +101,10 @@ class DemoWorldSpec:
     sparse_album_share: float = 0.03
     # Share of the listener's labelled recordings that AcousticBrainz has no documents for.
     labelled_without_documents_share: float = 0.02
-    # Share of analysed recordings with a second submission (offset 1).
-    resubmission_share: float = 0.03
+    # Share of analysed recordings with a second submission (offset 1). The real dumps hold about
+    # four submissions per recording, spread over every archive; two per recording give the demo
+    # catalog that shape (the compacted feature table halves it) for little more ingest time.
+    resubmission_share: float = 1.0
     # Share of candidate albums with a reissue in the same release group.
     reissue_share: float = 0.05
     # Dump archives per kind of JSON dump (low-level, high-level).
@@ -155,7 +158,7 @@ class DemoWorld:
     # recording_id, artist_id, artist, release_id, is_labelled, true_like_probability, liked
     # (drawn from that probability), release_year, has_lowlevel, has_highlevel.
     truth: pd.DataFrame = field(repr=False)
-    # Second submissions (offset 1) of some recordings, by kind: mbid -> document.
+    # Second submissions (offset 1) of the recordings, by kind: mbid -> document.
     resubmissions: dict[str, dict[str, dict]] = field(default_factory=dict, repr=False)
     # The lines of the MusicBrainz dump's `mbdump/artist` and `mbdump/release-group`, with genres and tags.
     artists: list[dict] = field(default_factory=list, repr=False)
@@ -597,7 +600,7 @@ def _with_reissues(releases: list[dict], candidates: set[str], share: float, rng
 def _resubmissions(
     lowlevel: dict[str, dict], highlevel: dict[str, dict], share: float, rng: np.random.Generator
 ) -> dict[str, dict[str, dict]]:
-    """Second analyses (offset 1) of some recordings: the tempo detected an octave off."""
+    """Second analyses (offset 1) of a `share` of the recordings: the tempo detected an octave off."""
     mbids = sorted(lowlevel)
     chosen = [mbids[index] for index in np.flatnonzero(rng.random(len(mbids)) < share)]
     again_lowlevel, again_highlevel = {}, {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -97,6 +98,11 @@ class CatalogEngine(dg.ConfigurableResource):
 
     def settings(self) -> EngineSettings:
         return EngineSettings(self.memory_limit, self.threads, str(Path(self.scratch_dir) / "duckdb"))
+
+    def staged_file(self) -> Path:
+        """A new file name in `scratch_dir` for a table DuckDB writes, which the IO manager then moves
+        into the warehouse."""
+        return Path(self.scratch_dir) / f".staged-{uuid.uuid4().hex}.parquet"
 
     def connect(self, *tables: TableFiles) -> duckdb.DuckDBPyConnection:
         remote = {

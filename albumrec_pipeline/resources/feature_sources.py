@@ -35,11 +35,12 @@ from albumrec_pipeline.core.catalog import (
     AUDIO_COLUMNS,
     MUSICBRAINZ_TAGS_COLUMN,
     CandidateOptions,
+    RECORDING_FEATURES_TABLE,
     EngineSettings,
     candidate_tracklists_sql,
+    compacted_lookup_sql,
     connect,
     parquet_source,
-    recording_features_sql,
     recording_tags_sql,
     recording_tracklists_sql,
     register_ids,
@@ -189,6 +190,15 @@ class _IngestedCatalog(dg.ConfigurableResource):
             )
         return parquet_source([path.as_posix() if is_local(path) else str(path) for path in files])
 
+    def _compacted_table(self) -> str:
+        path = UPath(self.warehouse) / f"{RECORDING_FEATURES_TABLE}.parquet"
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} does not exist: materialize {RECORDING_FEATURES_TABLE} (after the ingest jobs; "
+                "`albumrec materialize` does both) first"
+            )
+        return parquet_source([path.as_posix() if is_local(path) else str(path)])
+
     def _connect(self):
         base = UPath(self.warehouse)
         return connect(EngineSettings(memory_limit=self.memory_limit), [] if is_local(base) else [base.fs])
@@ -209,9 +219,8 @@ class IngestedTrackFeatures(_IngestedCatalog, TrackFeatureSource):
         wanted = list(dict.fromkeys(recording_ids))
         connection = self._connect()
         try:
-            query = recording_features_sql(
-                self._table("acousticbrainz_lowlevel"),
-                self._table("acousticbrainz_highlevel"),
+            query = compacted_lookup_sql(
+                self._compacted_table(),
                 register_ids(connection, "wanted_recordings", wanted),
                 self.require_highlevel,
             )

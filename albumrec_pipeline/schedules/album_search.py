@@ -6,16 +6,19 @@ of its own local date, so a weekly cron gives one dated partition a week.
 """
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from albumrec_pipeline.assets.history import daily_partitions
 from albumrec_pipeline.settings import ALBUM_SEARCH_CRON
 
+# What `dg.define_asset_job` returns: a job the Definitions resolve, of a class Dagster does not export.
+AssetJob = Any
+
 
 def build_album_search_schedule(
-    job: UnresolvedAssetJobDefinition,
+    job: AssetJob,
     cron: str | None = None,
     partitions_def: dg.TimeWindowPartitionsDefinition = daily_partitions,
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.RUNNING,

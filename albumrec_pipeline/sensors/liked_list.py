@@ -21,14 +21,17 @@ run is still going; a run that fails is not retried until the files change again
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from albumrec_pipeline.assets.ingest import FEEDBACK_SETTING_KEY, INPUT_FINGERPRINT_KEY, LIST_SETTING_KEY
 from albumrec_pipeline.core.feedback import input_fingerprint
 from albumrec_pipeline.recorded import latest_metadata
 from albumrec_pipeline.settings import read_liked_list_paths
+
+# What `dg.define_asset_job` returns: a job the Definitions resolve, of a class Dagster does not export.
+AssetJob = Any
 
 LIKED_TRACKS = dg.AssetKey("liked_tracks")
 # Often enough that a saved list is trained on within seconds; hashing a list is cheap.
@@ -71,7 +74,7 @@ def watched_files(recorded: RecordedInputs, configured: tuple[Path, Path]) -> tu
 
 
 def build_liked_list_sensor(
-    job: UnresolvedAssetJobDefinition,
+    job: AssetJob,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     configured: tuple[Path, Path] | None = None,
 ) -> dg.SensorDefinition:

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 # Major.minor. A reader accepts any minor version of its own major one: minor versions only add
 # to what is stored. Bump the major version when a reader of the previous one would misread.
-ARTIFACT_FORMAT_VERSION = (1, 2)  # 1.1: the network file carries its scaler fit; 1.2: genre-tag vocabulary
+ARTIFACT_FORMAT_VERSION = (1, 3)  # 1.1: the network file carries its scaler fit; 1.2: genre-tag vocabulary;
+# 1.3: the liked-only calibration
 
 
 def format_version_text() -> str:

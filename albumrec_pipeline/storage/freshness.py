@@ -32,21 +32,25 @@ CATALOG_TABLES = (
     "musicbrainz_release_group_tags",
     "musicbrainz_artist_tags",
 )
+# Made from the catalog tables alone (one chosen submission per recording), by the album search too.
+COMPACTED_FEATURES = "recording_features"
 # The assets the ranking is made from: its ancestors in the asset graph (a test holds this list
 # to the graph). Kept here so that `albumrec top` answers without loading the code location.
 RANKING_UPSTREAM = (
     "liked_tracks",
     "raw_track_features",
+    "background_tracks",
     "cleaned_dataset",
     "feature_scaler",
     "preference_model",
     *CATALOG_TABLES,
+    COMPACTED_FEATURES,
     "candidate_albums",
     "candidate_track_features",
     "track_scores",
 )
 # What preference_model is trained from.
-MODEL_INPUTS = ("liked_tracks", "raw_track_features", "cleaned_dataset", "feature_scaler")
+MODEL_INPUTS = ("liked_tracks", "raw_track_features", "background_tracks", "cleaned_dataset", "feature_scaler")
 # A model the guard refused (core.model_guard), recorded beside the last good one: its message and figures.
 REFUSAL_FILE = "preference_model.refused.json"
 
@@ -89,7 +93,7 @@ class RankingStatus:
             )
             return f"This ranking is current: made {made}, after every table it is made from.{refused}"
         names = [name for name, _ in self.newer]
-        catalog_only = all(name in CATALOG_TABLES for name in names)
+        catalog_only = all(name in (*CATALOG_TABLES, COMPACTED_FEATURES) for name in names)
         model = "" if self.model_written is None else f", by the model trained {_when(self.model_written)}"
         reason = (
             "new catalog data has been ingested since; run album_search to rank it"
