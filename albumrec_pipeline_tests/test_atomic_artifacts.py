@@ -100,6 +100,12 @@ def small_world_tracks() -> pd.DataFrame:
     return small_world()
 
 
+@dg.asset(name="background_tracks")
+def no_background() -> pd.DataFrame:
+    """The supervised mode's empty background: the small world's list has likes and dislikes."""
+    return small_world().iloc[0:0]
+
+
 def materialize_small_world(warehouse: str, run: int) -> dg.ExecuteInProcessResult:
     """The model group on the small world; `run` changes the artist split and the seed."""
     training = {
@@ -107,7 +113,7 @@ def materialize_small_world(warehouse: str, run: int) -> dg.ExecuteInProcessResu
         "early_stopping_patience": 0,
     }
     return dg.materialize(
-        [small_world_tracks, cleaned_dataset, feature_scaler, preference_model],
+        [small_world_tracks, no_background, cleaned_dataset, feature_scaler, preference_model],
         resources={"io_manager": ParquetWarehouse(base_path=warehouse)},
         run_config=dg.RunConfig(
             {
@@ -220,8 +226,9 @@ def test_a_run_killed_while_writing_leaves_the_previous_version_of_every_artifac
 
     # No temporary file is taken for data: the same tables, each one readable.
     tables = warehouse_tables(warehouse)
-    assert set(tables) == {"raw_track_features", "cleaned_dataset", "feature_scaler", "preference_model"}
-    assert all(len(table) > 0 for table in tables.values())
+    assert set(tables) == {"raw_track_features", "background_tracks", "cleaned_dataset", "feature_scaler", "preference_model"}
+    # Every table holds rows, but the supervised mode's empty background.
+    assert all(len(table) > 0 for name, table in tables.items() if name != "background_tracks")
     # Temporary files left by the kill (an artifact's summary waits under its temporary name
     # while its native files are renamed) sit beside real files that a reader uses instead.
     partials = [Path(name) for name in now if is_partial(Path(name))]
@@ -267,5 +274,5 @@ def test_materializing_again_after_a_kill_repairs_the_warehouse(first_run, tmp_p
     assert not np.array_equal(taste.like_probability(probe_rows()), first_probabilities)
     assert read_parquet(UPath(warehouse) / "feature_scaler.parquet")["feature"].tolist() == taste.scaler.feature_columns
     # The killed run's temporary file is left alone (it is recent) and still read by nobody.
-    assert set(warehouse_tables(warehouse)) == {"raw_track_features", "cleaned_dataset", "feature_scaler", "preference_model"}
+    assert set(warehouse_tables(warehouse)) == {"raw_track_features", "background_tracks", "cleaned_dataset", "feature_scaler", "preference_model"}
     assert partial_files(warehouse) == left_by_the_kill

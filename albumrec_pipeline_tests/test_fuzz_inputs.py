@@ -136,7 +136,8 @@ def _expected_list(rows) -> dict[str, int] | None:
     if not labels or any(len(found) > 1 for found in labels.values()):
         return None  # no entries, or conflicting labels
     expected = {mbid: found.pop() for mbid, found in labels.items()}
-    return expected if set(expected.values()) == {0, 1} else None
+    # A list needs a liked track; dislikes are optional (the liked-only mode).
+    return expected if 1 in expected.values() else None
 
 
 @FUZZ

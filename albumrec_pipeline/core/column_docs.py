@@ -109,6 +109,7 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "liked": "The listener's label: 1 liked, 0 disliked.",
     "split": "train, validation (early stopping) or test (held-out artists); every artist is in one only.",
     "release_year_imputed": "True when the track had no release year and the training years' middle stands in.",
+    "row_role": "listener: a track of your list; background: a catalog track the liked-only mode learns your liked tracks against.",
     # Scaler and reports
     "feature": "Feature column name (a model input before scaling and encoding).",
     "data_min": "Smallest value of the feature in the training split.",
