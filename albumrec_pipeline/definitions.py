@@ -20,7 +20,17 @@ from typing import Any
 
 import dagster as dg
 
-from albumrec_pipeline.assets import background, explain, history, ingest, model, playlist, recommend, recording_features
+from albumrec_pipeline.assets import (
+    archive_ingest,
+    background,
+    explain,
+    history,
+    ingest,
+    model,
+    playlist,
+    recommend,
+    recording_features,
+)
 from albumrec_pipeline.checks import ALL_CHECKS
 from albumrec_pipeline.instance_config import WRITER_TAG
 from albumrec_pipeline.core.musicbrainz_tags import ARTIST, RELEASE_GROUP, TAG_ARCHIVES
@@ -73,15 +83,15 @@ def build_definitions(
     The partitions are the archives present when this runs (a static list: reload the code
     location after adding archives).
     """
-    # ALBUMREC_SOURCE=live adds the live search's partition to the archives' (see assets.ingest).
+    # ALBUMREC_SOURCE=live adds the live search's partition to the archives' (see assets.live_search).
     live = live_partitions(source_kind())
     acousticbrainz_partitions = dg.StaticPartitionsDefinition([*acousticbrainz_archives(acousticbrainz_dumps), *live])
     musicbrainz_partitions = dg.StaticPartitionsDefinition([*musicbrainz_archives(musicbrainz_dumps), *live])
-    acousticbrainz_archive = ingest.acousticbrainz_archive_assets(acousticbrainz_partitions)
-    musicbrainz_archive = ingest.musicbrainz_archive_assets(musicbrainz_partitions)
+    acousticbrainz_archive = archive_ingest.acousticbrainz_archive_assets(acousticbrainz_partitions)
+    musicbrainz_archive = archive_ingest.musicbrainz_archive_assets(musicbrainz_partitions)
     # Optional archives: without them these tables have no partitions and the tags come from the releases.
     tag_archives = [
-        ingest.musicbrainz_tag_archive_asset(
+        archive_ingest.musicbrainz_tag_archive_asset(
             entity, dg.StaticPartitionsDefinition([*musicbrainz_tag_archives(musicbrainz_dumps, entity)])
         )
         for entity in TAG_ARCHIVES

@@ -154,21 +154,26 @@ def read_album_search_cron(environ: Mapping[str, str] | None = None, timezone: s
     value = setting(CRON_ENV_VAR, environ)
     if value is None:
         return DEFAULT_CRON
-    # Dagster's own cron reading, so that what passes here is what the schedule runs on. Imported
-    # only for a cron that is set: `albumrec top` and `albumrec feedback` need no dagster otherwise.
-    from dagster._utils.schedules import cron_string_iterator, is_valid_cron_string
-    from dagster._vendored.croniter import croniter
+    # Imported only for a cron that is set: `albumrec top` and `albumrec feedback` need no dagster
+    # otherwise.
+    import dagster as dg
+    from croniter import CroniterBadDateError, croniter
 
     if not croniter.is_valid(value) or len(croniter.expand(value)[0]) != 5:
         raise SettingsError(CRON_ENV_VAR, value, "is not a cron expression", _CRON_ALLOWED)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(ZoneInfo(timezone))
     try:
-        # Dagster refuses 30 and 31 February itself; croniter gives up on other impossible dates.
-        fires = next(cron_string_iterator(now.timestamp(), value, timezone)) if is_valid_cron_string(value) else None
-    except (ValueError, StopIteration):  # croniter's errors are ValueErrors
+        fires = croniter(value, now).get_next(dt.datetime)
+    except CroniterBadDateError:  # no such date within croniter's search, such as 31 April
         fires = None
     if fires is None or fires - now > CRON_HORIZON:
         raise SettingsError(CRON_ENV_VAR, value, f"never fires (no such time within {CRON_HORIZON.days // 366} years)", _CRON_ALLOWED)
+    # Dagster reads the cron again when it builds the schedule: a schedule built here makes what
+    # passes this check what the code location loads.
+    try:
+        dg.ScheduleDefinition(name="daily_album_search", job_name="album_search", cron_schedule=value, execution_timezone=timezone)
+    except dg.DagsterInvalidDefinitionError as error:
+        raise SettingsError(CRON_ENV_VAR, value, "is not a cron expression", _CRON_ALLOWED) from error
     return value
 
 

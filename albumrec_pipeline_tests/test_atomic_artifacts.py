@@ -111,6 +111,9 @@ def materialize_small_world(warehouse: str, run: int) -> dg.ExecuteInProcessResu
     training = {
         "epochs": 20, "evaluate_every": 5, "ensemble_size": 1, "hidden_sizes": [8], "seed": run,
         "early_stopping_patience": 0,
+        # Four test artists cannot judge a model; the guard would refuse one by the luck of a seed,
+        # and these runs are about how artifacts are written, not whether the model is good.
+        "guard": {"enabled": False},
     }
     return dg.materialize(
         [small_world_tracks, no_background, cleaned_dataset, feature_scaler, preference_model],

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from albumrec_pipeline.core.archives import ArchiveStream
+from albumrec_pipeline.core.documents import track_row_from_documents
 from albumrec_pipeline.core.feature_columns import (
     CATEGORICAL_VOCABULARIES,
     CONFIDENCE_MODELS,
@@ -34,10 +35,6 @@ from albumrec_pipeline.demo import (
 from albumrec_pipeline.demo.__main__ import main as demo_main
 from albumrec_pipeline.demo.dump_writer import submission_time
 from albumrec_pipeline.demo.reference_figures import REFERENCE_FIGURES
-
-# Reference material lives beside the repository checkout and is not shipped with it.
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures"
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +294,6 @@ def _paths_of_documents(documents: list[dict]) -> dict[tuple[str, ...], set[str]
     return merged
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"real fixture documents not available at {FIXTURES}")
 @pytest.mark.parametrize(
     ("kind", "pattern", "directory"),
     [
@@ -306,8 +302,10 @@ def _paths_of_documents(documents: list[dict]) -> dict[tuple[str, ...], set[str]
         ("release", "release_lookup_*.json", "musicbrainz"),
     ],
 )
-def test_every_key_exists_in_the_real_documents(small_world: DemoWorld, kind: str, pattern: str, directory: str) -> None:
-    real = _paths_of_files(pattern, FIXTURES / directory)
+def test_every_key_exists_in_the_real_documents(
+    small_world: DemoWorld, shared_dir: Path, kind: str, pattern: str, directory: str
+) -> None:
+    real = _paths_of_files(pattern, shared_dir / "fixtures" / directory)
     documents = {
         "lowlevel": list(small_world.lowlevel_documents.values()),
         "highlevel": list(small_world.highlevel_documents.values()),
@@ -351,10 +349,9 @@ def test_lowlevel_values_are_well_formed(small_world: DemoWorld) -> None:
 
 
 def test_the_pipeline_reads_every_document(small_world: DemoWorld) -> None:
-    documents_module = pytest.importorskip("albumrec_pipeline.core.documents")
     for mbid, lowlevel in small_world.lowlevel_documents.items():
         if mbid in small_world.highlevel_documents:
-            row = documents_module.track_row_from_documents(mbid, lowlevel, small_world.highlevel_documents[mbid])
+            row = track_row_from_documents(mbid, lowlevel, small_world.highlevel_documents[mbid])
             assert row["mbid"] == mbid and row["artist"]
 
 

@@ -13,7 +13,9 @@ from upath import UPath
 from albumrec_pipeline.cli import record_feedback_text
 from albumrec_pipeline.core.feature_columns import RAW_TRACK_COLUMNS, encoded_feature_columns
 from albumrec_pipeline.core.feedback import read_feedback
+from albumrec_pipeline.core.model_artifacts import FittedScaler
 from albumrec_pipeline.demo.world import DemoWorldSpec, build_demo_world, write_demo_world
+from albumrec_pipeline.storage.artifacts import load_artifact
 from albumrec_pipeline_tests.pipeline_runs import definitions_for, ingest_every_partition, warehouse_tables
 
 
@@ -83,11 +85,33 @@ def test_no_artist_is_in_two_splits(materialized):
 
 
 def test_scaler_was_fitted_on_training_rows_only(materialized):
-    _, _, tables, _, _ = materialized
-    cleaned, scaler = tables["cleaned_dataset"], tables["feature_scaler"].set_index("feature")
-    train = cleaned[cleaned["split"] == "train"]
-    assert np.isclose(scaler.loc["bpm", "data_max"], train["bpm"].max())
-    assert np.isclose(scaler.loc["bpm", "data_min"], train["bpm"].min())
+    _, warehouse, tables, _, _ = materialized
+    scaler = load_artifact(FittedScaler, UPath(warehouse) / "feature_scaler.parquet")
+    columns = scaler.feature_columns
+    cleaned = tables["cleaned_dataset"]
+    usable = cleaned[cleaned[columns].notna().all(axis=1)]
+    train = usable.loc[usable["split"] == "train", columns].to_numpy("float64")
+    every_split = usable[columns].to_numpy("float64")
+    assert 0 < len(train) < len(every_split)
+
+    # The statistics the table lists, for every feature, are the training rows'.
+    listed = tables["feature_scaler"].set_index("feature").loc[columns]
+    np.testing.assert_array_equal(listed["data_min"], train.min(axis=0))
+    np.testing.assert_array_equal(listed["data_max"], train.max(axis=0))
+    np.testing.assert_allclose(listed["data_mean"], train.mean(axis=0), rtol=1e-12)
+
+    # The transformation itself (the default piecewise encoding in 4 bins): each feature's bin
+    # edges are the quartiles of its training values.
+    assert scaler.method == "piecewise:4"
+    quartiles = np.linspace(0, 1, 5)
+    train_edges = [np.unique(np.quantile(train[:, index], quartiles)) for index in range(len(columns))]
+    for column, fitted_edges, expected in zip(columns, scaler.transformer.edges_, train_edges, strict=True):
+        np.testing.assert_array_equal(fitted_edges, expected, err_msg=column)
+    # Fitted on the validation and test rows too, the edges would differ: the comparison can tell.
+    every_split_edges = [np.unique(np.quantile(every_split[:, index], quartiles)) for index in range(len(columns))]
+    assert any(
+        not np.array_equal(ours, theirs) for ours, theirs in zip(train_edges, every_split_edges, strict=True)
+    )
 
 
 def test_model_beats_chance_on_held_out_artists(materialized):

@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from pytest_httpserver import HTTPServer
 
 from albumrec_pipeline.assets.ingest import liked_tracks, raw_track_features
 from albumrec_pipeline.core.documents import track_row_from_documents
-from albumrec_pipeline.core.releases import TRACK_COLUMNS, candidate_tracklists, recording_metadata, tracklist_table
+from albumrec_pipeline.core.releases import TRACK_COLUMNS, recording_metadata, tracklist_table
 from albumrec_pipeline.resources.acousticbrainz_api import AcousticBrainzApiSource, lowest_offset_document
 from albumrec_pipeline.resources.feature_sources import (
     AUDIO_COLUMNS,
@@ -225,15 +224,20 @@ def test_acousticbrainz_429_waits_for_the_window_to_reset(live: Live, world: Fak
 
 def test_a_slow_answer_past_the_timeout_is_retried(live: Live, world: FakeWorld):
     ids = world.track_ids(world.add_album("Slow", "Band", "1990", tracks=4))
-    live.acousticbrainz_server.inject("/api/v1/low-level", "slow", seconds=2.0)
+    # The first low-level request gets no answer until the test lets it go, after the fetch.
+    slow = live.acousticbrainz_server.inject("/api/v1/low-level", "hold")
 
-    started = time.monotonic()
-    fetched = live.acousticbrainz(timeout_seconds=0.25).fetch_track_features(ids)
+    try:
+        fetched = live.acousticbrainz(timeout_seconds=0.25).fetch_track_features(ids)
+        # Still unanswered when the rows came back: they came from the second request.
+        first, second = live.acousticbrainz_server.requests_to("/api/v1/low-level")
+        assert slow.held.is_set() and first.status == 0
+    finally:
+        slow.release.set()
 
-    assert len(fetched.rows) == 4
-    attempts = live.acousticbrainz_server.requests_to("/api/v1/low-level")
-    assert len(attempts) == 2 and attempts[1].at - attempts[0].at >= 0.25
-    assert time.monotonic() - started < 1.5  # did not sit out the slow answer
+    pd.testing.assert_frame_equal(fetched.rows, expected_rows(world, ids))
+    assert second.status == 200 and ids_in(second) == ids_in(first)
+    assert second.at - first.at >= 0.25  # asked again only once the timeout had passed
 
 
 def test_truncated_json_is_retried_and_never_cached(live: Live, world: FakeWorld):
@@ -387,7 +391,7 @@ def test_musicbrainz_refuses_to_run_without_a_contact(live: Live, world: FakeWor
     with pytest.raises(MissingContactError, match=CONTACT_ENV_VAR):
         catalog.recording_metadata(ids)
     with pytest.raises(MissingContactError, match=CONTACT_ENV_VAR):
-        catalog.candidate_tracklists([], ("Album",))
+        catalog.discover_releases(AlbumSearch())
     assert live.musicbrainz_server.log == []
 
 
@@ -429,8 +433,6 @@ def test_recording_metadata_uses_batched_searches_and_the_earliest_release(live:
 
 
 def test_candidate_discovery_checks_coverage_before_any_lookup(live: Live, world: FakeWorld):
-    liked = world.add_album("Liked", "Band", "1990", tracks=4)
-    labelled = world.track_ids(liked)[:2]
     keep = world.add_album("Keep", "Band", "1991", tracks=12)
     world.add_release("Keep (Deluxe)", "Band", "1992", [world.recordings[r] for r in world.track_ids(keep)])
     # The deluxe edition belongs to the same album: same release group.
@@ -444,18 +446,17 @@ def test_candidate_discovery_checks_coverage_before_any_lookup(live: Live, world
 
     acousticbrainz = live.acousticbrainz()
     catalog = live.musicbrainz(acousticbrainz)
-    table = catalog.candidate_tracklists(labelled, ("Album",), search=AlbumSearch(min_feature_coverage=0.7))
+    found = catalog.discover_releases(AlbumSearch(min_feature_coverage=0.7))
 
-    expected = candidate_tracklists(tracklist_table([keep, keep_too]), labelled, ("Album",))
-    pd.testing.assert_frame_equal(table, expected)
+    table = tracklist_table(found.releases)
+    pd.testing.assert_frame_equal(table, tracklist_table([keep, keep_too]))
     assert list(table.columns) == TRACK_COLUMNS
     # The albums' tracks come from one recording search naming every album to examine: one
     # edition per release group, no EP.
     (tracks_search,) = live.musicbrainz_server.requests_to("/ws/2/recording")
     named = re.fullmatch(r"reid:\((.*)\)", tracks_search.args["query"]).group(1).split(" OR ")
-    assert named == [liked["id"], keep["id"], sparse["id"], gone["id"], keep_too["id"]]
-    # Only albums that passed every check are looked up: not the one holding labelled
-    # recordings, not the sparse one.
+    assert named == [keep["id"], sparse["id"], gone["id"], keep_too["id"]]
+    # Only albums that passed every check are looked up: not the sparse one.
     lookups = [r.path.rsplit("/", 1)[1] for r in live.musicbrainz_server.requests_to("/ws/2/release/")]
     assert lookups == [keep["id"], gone["id"], keep_too["id"]]
     # The lookup is a line of the JSON dump, genres and tags (with their votes) included.
@@ -463,7 +464,7 @@ def test_candidate_discovery_checks_coverage_before_any_lookup(live: Live, world
         "recordings artist-credits release-groups genres tags"
     )
     coverage = [ids_in(r) for r in live.acousticbrainz_server.log]
-    # One bulk request per album examined, none for the album holding labelled recordings.
+    # One bulk request per album examined.
     assert coverage == [world.track_ids(album) for album in (keep, sparse, gone, keep_too)]
 
     # Features for the kept albums then cost only the high-level requests.
@@ -475,8 +476,8 @@ def test_candidate_discovery_checks_coverage_before_any_lookup(live: Live, world
 
 def test_candidate_discovery_stops_at_max_albums(live: Live, world: FakeWorld):
     albums = [world.add_album(f"Album {n}", "Band", "1990", tracks=3) for n in range(4)]
-    table = live.musicbrainz().candidate_tracklists([], ("Album",), search=AlbumSearch(max_albums=2))
-    assert table["release_id"].unique().tolist() == [albums[0]["id"], albums[1]["id"]]
+    found = live.musicbrainz().discover_releases(AlbumSearch(max_albums=2))
+    assert [release["id"] for release in found.releases] == [albums[0]["id"], albums[1]["id"]]
     assert len(live.musicbrainz_server.requests_to("/ws/2/release/")) == 2
 
 

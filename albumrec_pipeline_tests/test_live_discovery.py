@@ -18,13 +18,12 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from albumrec_pipeline.assets.ingest import (
+from albumrec_pipeline.assets.archive_ingest import (
     acousticbrainz_archive_assets,
-    liked_tracks,
     musicbrainz_archive_assets,
     musicbrainz_tag_archive_asset,
-    raw_track_features,
 )
+from albumrec_pipeline.assets.ingest import liked_tracks, raw_track_features
 from albumrec_pipeline.assets.model import cleaned_dataset, feature_scaler, preference_model
 from albumrec_pipeline.assets.background import background_tracks
 from albumrec_pipeline.assets.recording_features import recording_features

@@ -59,6 +59,13 @@ def test_partitions_run_in_parallel_on_the_multiprocess_executor(world_paths, tm
         runs = instance.get_runs()
         assert sorted(run.tags["dagster/partition"] for run in runs) == sorted(["release", archive.name.removesuffix(".tar.zst")])
         assert all(run.is_success for run in runs)
+        # Side by side: each run started before the other had finished, by the instance's own record
+        # of when each one started and ended.
+        first, second = instance.get_run_records()
+        assert all(record.start_time is not None and record.end_time is not None for record in (first, second))
+        assert first.start_time < second.end_time and second.start_time < first.end_time, [
+            (record.dagster_run.tags["dagster/partition"], record.start_time, record.end_time) for record in (first, second)
+        ]
         # Each run executed its step in a process of its own, neither this one nor the run's.
         for run in runs:
             step_pids = {

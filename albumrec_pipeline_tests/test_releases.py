@@ -8,7 +8,6 @@ from albumrec_pipeline.core.releases import (
     CATALOG_TRACK_COLUMNS,
     ReleaseDocumentError,
     ReleaseIngestCounts,
-    candidate_tracklists,
     credited_name,
     ingest_release_archive,
     recording_metadata,
@@ -161,17 +160,3 @@ def test_recording_metadata_uses_the_earliest_release():
     )
     metadata = recording_metadata(table, [rid])
     assert metadata.loc[0, "release_title"] == "Debut" and metadata.loc[0, "release_year"] == 1980
-
-
-def test_candidates_exclude_releases_with_labelled_recordings_and_other_types():
-    labelled, fresh, single = recording_id(1), recording_id(2), recording_id(3)
-    table = tracklist_table(
-        [
-            release_document("has-labelled", [labelled, recording_id(4)]),
-            release_document("fresh", [fresh, recording_id(5)]),
-            release_document("single", [single], primary_type="Single"),
-        ]
-    )
-    candidates = candidate_tracklists(table, [labelled])
-    assert set(candidates["release_id"]) == {"fresh"}
-    assert set(candidate_tracklists(table, [labelled], ("Album", "Single"))["release_id"]) == {"fresh", "single"}

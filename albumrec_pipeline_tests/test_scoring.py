@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from upath import UPath
 
 from albumrec_pipeline.core.documents import track_row_from_documents
@@ -32,23 +33,35 @@ def fitted(feature_set: str, method: str, rows: int = 30) -> tuple[FittedScaler,
     return scaler, model
 
 
-def materialized(tmp_path, feature_set: str, method: str) -> UPath:
-    """A warehouse holding a scaler and network, written the way the IO manager writes them."""
+def materialized(
+    tmp_path, feature_set: str, method: str, artifacts: tuple[FittedScaler, TrainedPreferenceModel] | None = None
+) -> UPath:
+    """A warehouse holding a scaler and network (these, or new ones), written the way the IO manager writes them."""
     warehouse = UPath(tmp_path)
-    for name, artifact in zip(("feature_scaler", "preference_model"), fitted(feature_set, method), strict=True):
+    for name, artifact in zip(("feature_scaler", "preference_model"), artifacts or fitted(feature_set, method), strict=True):
         save_artifact(artifact, warehouse / f"{name}.parquet")
     return warehouse
 
 
 @pytest.mark.parametrize(("feature_set", "method"), [("audio", "piecewise:4"), ("all", "minmax")])
 def test_materialized_model_scores_raw_rows(tmp_path, feature_set, method):
-    taste = load_taste_model(materialized(tmp_path, feature_set, method))
+    from albumrec_pipeline.core.dataset import encode_features
+
+    scaler, model = fitted(feature_set, method)
     rows = raw_rows(5)
-    probabilities = taste.like_probability(rows)
-    assert probabilities.shape == (5,) and ((probabilities > 0) & (probabilities < 1)).all()
+    # What the network in memory makes of the rows, before anything is written and read back.
+    network = model.network.eval()
+    with torch.no_grad():
+        inputs = torch.as_tensor(scaler.transform(encode_features(rows)), dtype=torch.float32)
+        expected = torch.sigmoid(network(inputs)).numpy().astype("float64")
+    assert len(np.unique(expected)) == 5  # the rows are told apart, so a mix-up would show
+
+    taste = load_taste_model(materialized(tmp_path, feature_set, method, (scaler, model)))
+
+    np.testing.assert_array_equal(taste.like_probability(rows), expected)
     # extra columns and column order do not matter
     shuffled = rows[list(reversed(rows.columns))].assign(extra="x")
-    assert np.allclose(taste.like_probability(shuffled), probabilities)
+    np.testing.assert_array_equal(taste.like_probability(shuffled), expected)
 
 
 def test_rows_that_do_not_match_the_schema_are_refused(tmp_path):

@@ -11,13 +11,17 @@
    without it (`own_*`). How the recipe was chosen: see the README (fold seeds 0-2 were also the
    ones its choices were compared on, so these figures are not nested; `--seeds 3,4,5` gives
    figures on fold assignments no choice saw).
-2. Speed: the original configuration (min-max scaling, every encoded column, batch 32, lr 0.001,
-   1,000 epochs, no early stopping) trained by a per-batch loop that slices pandas and builds
-   tensors every batch, as the original notebook did, against albumrec's trainer on the same
-   rows: its default NumPy engine (hand-written forward and backward pass, torch's fused Adam
-   kernel on one flat tensor), its autograd engine (tensors built once, one thread, fused Adam),
-   and, for reference, the original loop restricted to one thread and the NumPy engine at batch
-   128; each model then scores held-out artists. Speed-ups are against the original loop.
+2. Speed, before and after (`--speed-only`; `--before REV`, by default the last revision that
+   trained with a hand-written NumPy pass, one network after another): each round runs
+   `training_speed_worker.py` against a worktree of that revision and then against this checkout,
+   in processes of their own: the refresh's `preference_model` training (albumrec's ensemble of 5),
+   one network of the original configuration for 1,000 epochs, and, in the first round,
+   `model_evaluation`'s artist-grouped cross-validation. Medians over `--repeats` rounds (3), in CPU
+   seconds of the measuring process (robust to other load on a shared machine) and wall seconds,
+   with the held-out ROC-AUC of what was trained. The one-network run is also compared with two
+   references that do not depend on the revision: the original notebook's per-batch pandas loop in
+   one thread (the conservative baseline; with torch's default threads it swings with load) and
+   plain autograd over tensors prepared once.
 
 3. Liked-only (`--liked-only`, instead of 1 and 2): the same artist-grouped folds, and on each
    the liked-only network as production trains it (`core.liked_only`): the training artists'
@@ -34,17 +38,18 @@ Prints the tables; exits 0 with a message when the reference file is absent.
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
-from torch import nn
 
 from albumrec_pipeline.core.dataset import clean_dataset
 from albumrec_pipeline.core.evaluation import (
@@ -63,84 +68,107 @@ from albumrec_pipeline.core.feature_sets import (
     choose_feature_set,
     feature_set_columns,
 )
-from albumrec_pipeline.core.liked_only import recall_at_top
-from albumrec_pipeline.core.network import PreferenceNet
-from albumrec_pipeline.core.scaling import make_scaler
-from albumrec_pipeline.core.training import single_threaded, train_preference_network
+from albumrec_pipeline.core.liked_only import label_frequency, recall_at_top
 
 DEFAULT_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "reference_track_features.csv"
 
 
-def per_batch_pandas_training(frame: pd.DataFrame, columns: list[str], epochs: int, batch_size: int, seed: int) -> PreferenceNet:
-    """The original notebook's loop: shuffle the DataFrame each epoch, slice it per batch and build
-    tensors from the slice, sigmoid + BCELoss, Adam, torch's default thread count."""
-    torch.manual_seed(seed)
-    network = PreferenceNet(len(columns))
-    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3, weight_decay=1e-4)
-    loss_fn = nn.BCELoss()
-    for epoch in range(epochs):
-        network.train()
-        shuffled = frame.sample(frac=1.0, random_state=seed + epoch)
-        for start in range(0, len(shuffled), batch_size):
-            batch = shuffled.iloc[start : start + batch_size]
-            features = torch.tensor(batch[columns].values, dtype=torch.float32)
-            labels = torch.tensor(batch["liked"].values, dtype=torch.float32)
-            optimizer.zero_grad()
-            loss = loss_fn(torch.sigmoid(network(features)), labels)
-            loss.backward()
-            optimizer.step()
-    network.eval()
-    return network
+# The last revision that trained with the hand-written NumPy pass, one network after another: the "before".
+NUMPY_ENGINE_REVISION = "177641a"
+WORKER = Path(__file__).with_name("training_speed_worker.py")
+CHECKOUT = Path(__file__).resolve().parents[1]
+SPEED_ROWS = {
+    "refresh": "refresh: preference_model's ensemble of 5 (early stopping, refit), full + tags",
+    "one_network": "one network, original configuration, {epochs} epochs",
+    "evaluation": "model_evaluation: artist-grouped 5-fold CV (network, original network, 2 baselines)",
+}
 
 
-def held_out_scores(network: PreferenceNet, features: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    probabilities = network.like_probability(torch.tensor(features, dtype=torch.float32)).numpy()
-    return float(np.mean((probabilities >= 0.5) == labels)), float(roc_auc_score(labels, probabilities))
+def run_worker(package_root: Path, reference: Path, epochs: int, evaluation: bool, baselines: bool) -> dict:
+    with tempfile.TemporaryDirectory() as scratch:
+        output = Path(scratch) / "speed.json"
+        command = [
+            sys.executable, str(WORKER), "--package-root", str(package_root), "--reference", str(reference),
+            "--output", str(output), "--epochs", str(epochs),
+        ]
+        command += ["--evaluation"] if evaluation else []
+        command += ["--baselines"] if baselines else []
+        subprocess.run(command, check=True)
+        return json.loads(output.read_text())
 
 
-def speed_table(table: pd.DataFrame, epochs: int) -> pd.DataFrame:
-    columns = feature_set_columns("all")
-    labels = table["liked"].to_numpy()
-    splitter = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)
-    train_index, test_index = next(splitter.split(table, labels, table["artist"]))
-    scaler = make_scaler("minmax").fit(table[columns].to_numpy()[train_index])
-    scaled = pd.DataFrame(scaler.transform(table[columns].to_numpy()), columns=columns)
-    scaled["liked"] = labels
-    train, test = scaled.iloc[train_index], scaled.iloc[test_index]
-    x_train, y_train = train[columns].to_numpy("float32"), train["liked"].to_numpy("float32")
-    x_test, y_test = test[columns].to_numpy("float32"), test["liked"].to_numpy()
+def speed_comparison(reference: Path, before: str, repeats: int, evaluation_repeats: int, epochs: int) -> None:
+    """Each round runs the worker against `before` (a worktree of that revision) and against this
+    checkout, one after the other, so both see the same machine; the table gives medians."""
+    rounds: dict[str, list[dict]] = {"before": [], "after": []}
+    with tempfile.TemporaryDirectory() as scratch:
+        worktree = Path(scratch) / "before"
+        subprocess.run(["git", "-C", str(CHECKOUT), "worktree", "add", "--detach", str(worktree), before], check=True, capture_output=True)
+        try:
+            for round_ in range(repeats):
+                evaluation = round_ < evaluation_repeats
+                print(f"speed round {round_ + 1}/{repeats}{' with model_evaluation' if evaluation else ''} ...", flush=True)
+                rounds["before"].append(run_worker(worktree, reference, epochs, evaluation, baselines=False))
+                rounds["after"].append(run_worker(CHECKOUT, reference, epochs, evaluation, baselines=True))
+        finally:
+            subprocess.run(["git", "-C", str(CHECKOUT), "worktree", "remove", "--force", str(worktree)], check=False)
+
+    def median(side: str, measure: str, field: str) -> float:
+        values = [result[measure][field] for result in rounds[side] if measure in result]
+        return float(np.median(values)) if values else float("nan")
+
     rows = []
-    # Building the first optimiser imports torch's compiler package (about a second, once per
-    # process); do it before the clock starts so no trainer is charged for it.
-    torch.optim.Adam([nn.Parameter(torch.zeros(1))])
-
-    started = time.perf_counter()
-    network = per_batch_pandas_training(train, columns, epochs, 32, seed=0)
-    seconds = time.perf_counter() - started
-    rows.append(("per-batch pandas loop (original)", "autograd", 32, seconds, *held_out_scores(network, x_test, y_test)))
-    # The same loop in one thread: how much of the gain is the thread count alone. Two threads
-    # lose most when another process competes for the cores, so this is the conservative baseline.
-    started = time.perf_counter()
-    with single_threaded():
-        network = per_batch_pandas_training(train, columns, epochs, 32, seed=0)
-    seconds = time.perf_counter() - started
-    rows.append(("per-batch pandas loop, one thread", "autograd", 32, seconds, *held_out_scores(network, x_test, y_test)))
-
-    original = replace(ORIGINAL_RECIPE.settings, epochs=epochs, early_stopping_patience=0, evaluate_every=epochs)
-    for label, settings in (
-        ("albumrec trainer (default)", original),
-        ("albumrec trainer, autograd engine", replace(original, engine="autograd")),
-        ("albumrec trainer, batch 128, lr x4", replace(original, batch_size=128, learning_rate=4e-3)),
-    ):
-        started = time.perf_counter()
-        outcome = train_preference_network(x_train, y_train, x_test[:1], y_test[:1].astype("float32"), settings)
-        seconds = time.perf_counter() - started
-        rows.append((label, outcome.engine, settings.batch_size, seconds, *held_out_scores(outcome.network, x_test, y_test)))
-    frame = pd.DataFrame(rows, columns=["trainer", "engine", "batch", "seconds", "held_out_accuracy", "held_out_auc"])
-    frame["speed_up"] = frame["seconds"].iloc[0] / frame["seconds"]
-    frame.insert(2, "rows", len(train))
-    frame.insert(3, "epochs", epochs)
-    return frame
+    for measure, label in SPEED_ROWS.items():
+        runs = sum(measure in result for result in rounds["after"])
+        if not runs:
+            continue
+        before_cpu, after_cpu = median("before", measure, "cpu"), median("after", measure, "cpu")
+        before_wall, after_wall = median("before", measure, "wall"), median("after", measure, "wall")
+        rows.append(
+            {
+                "measure": label.format(epochs=epochs),
+                "runs": runs,
+                "before CPU s": before_cpu,
+                "after CPU s": after_cpu,
+                "speed-up (CPU)": before_cpu / after_cpu,
+                "before wall s": before_wall,
+                "after wall s": after_wall,
+                "speed-up (wall)": before_wall / after_wall,
+                "before AUC": median("before", measure, "auc"),
+                "after AUC": median("after", measure, "auc"),
+            }
+        )
+    print(
+        f"\ntraining speed, before = {before} (the NumPy pass, networks one after another) against this checkout "
+        f"(public torch, an ensemble's networks stacked); median of the runs; CPU seconds of the measuring process "
+        f"(robust to other load) and wall seconds; held-out ROC-AUC of what was trained"
+    )
+    print(pd.DataFrame(rows).round(3).to_string(index=False))
+    # The one-network run against references that do not depend on the revision.
+    trainers = [
+        ("per-batch pandas loop (the original notebook), one thread", "per_batch_pandas_loop", 1),
+        ("plain autograd, tensors prepared once, one thread", "plain_autograd", 1),
+        ("albumrec, one network", "one_network", 1),
+        ("albumrec, five networks stacked (per network)", "five_networks_together", 5),
+    ]
+    own = median("after", "one_network", "cpu")
+    stacked = median("after", "five_networks_together", "cpu") / 5
+    table = []
+    for label, measure, networks in trainers:
+        cpu = median("after", measure, "cpu") / networks
+        wall = median("after", measure, "wall") / networks
+        table.append(
+            {
+                "trainer": label,
+                "CPU s per network": cpu,
+                "wall s per network": wall,
+                "albumrec one network: speed-up": cpu / own,
+                "albumrec stacked: speed-up": cpu / stacked,
+                "held-out AUC": median("after", measure, "auc"),
+            }
+        )
+    print(f"\none network, original configuration, {epochs} epochs, this checkout; speed-ups in CPU seconds, median of {repeats}")
+    print(pd.DataFrame(table).round(3).to_string(index=False))
 
 
 def quality_table(table: pd.DataFrame, seeds: list[int], folds: int, feature_sets: list[str]) -> pd.DataFrame:
@@ -216,6 +244,8 @@ def liked_only_table(table: pd.DataFrame, seeds: list[int], folds: int, inputs: 
                 row[f"{name}_auc"] = float(roc_auc_score(test_labels, pooled))
                 row[f"{name}_own_auc"] = float(roc_auc_score(test_labels, own))
                 if name == "liked_only":
+                    # c as preference_model estimates it: the early-stopped ensemble on the validation artists' loves.
+                    row["label_frequency"] = label_frequency(model.validation_liked_probability())
                     # The held-out fold stands in for the catalog: its liked tracks against all its tracks.
                     row["recall_at_top_1pct"] = recall_at_top(pooled[test_labels == 1], pooled)
                     row["own_recall_at_top_1pct"] = recall_at_top(own[test_labels == 1], own)
@@ -234,7 +264,7 @@ LIKED_ONLY_TARGET_AUC = 0.76
 def report_liked_only(frame: pd.DataFrame, seeds: list[int], folds: int, inputs: ModelInputs, ensemble_size: int) -> None:
     metrics = [
         "liked_only_auc", "liked_only_own_auc", "supervised_auc", "supervised_own_auc",
-        "recall_at_top_1pct", "own_recall_at_top_1pct", "recall_ceiling",
+        "recall_at_top_1pct", "own_recall_at_top_1pct", "recall_ceiling", "label_frequency",
     ]
     per_seed = frame.groupby("seed")[metrics].mean()
     mean = per_seed.mean()
@@ -264,6 +294,11 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=1000, help="epochs for the speed comparison")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--speed-only", action="store_true", help="skip the cross-validation tables")
+    parser.add_argument("--before", default=NUMPY_ENGINE_REVISION, help="the revision to compare training speed with")
+    parser.add_argument("--repeats", type=int, default=3, help="speed rounds; the table gives medians")
+    parser.add_argument(
+        "--evaluation-repeats", type=int, default=1, help="rounds that also time model_evaluation (minutes each)"
+    )
     parser.add_argument("--quality-only", action="store_true", help="skip the speed table")
     parser.add_argument("--seeds", default="0,1,2", help="fold seeds, comma separated; the table averages over them")
     parser.add_argument(
@@ -301,9 +336,7 @@ def main() -> int:
         quality = quality_table(table, seeds, arguments.folds, arguments.feature_sets.split(","))
         report_quality(quality, seeds, arguments.folds)
     if not arguments.quality_only:
-        speed = speed_table(table, arguments.epochs)
-        print(f"\ntraining speed, original configuration, {arguments.epochs} epochs, scored on held-out artists")
-        print(speed.round(3).to_string(index=False))
+        speed_comparison(arguments.reference, arguments.before, arguments.repeats, arguments.evaluation_repeats, arguments.epochs)
     return 0
 
 

@@ -1,1 +1,1 @@
-"""The asset graph, one module per group: ingest -> model -> recommend."""
+"""The asset graph, a module per domain, in three groups: ingest -> model -> recommend."""

@@ -1,9 +1,7 @@
 """Group `model`: the training table, the scaler, the network and what it learned."""
 
-from dataclasses import replace
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from pydantic import Field
 
@@ -12,6 +10,7 @@ from albumrec_pipeline.assets.ingest import INPUT_FINGERPRINT_KEY
 from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
 from albumrec_pipeline.core.dataset import SPLITS, clean_dataset
 from albumrec_pipeline.core.evaluation import (
+    ALBUMREC_RECIPE,
     ARTIST_POOLING,
     ORIGINAL_RECIPE,
     ModelInputs,
@@ -22,7 +21,11 @@ from albumrec_pipeline.core.evaluation import (
 )
 from albumrec_pipeline.core.evaluation_report import EvaluationReport
 from albumrec_pipeline.core.feature_columns import LABEL_COLUMN, encoded_feature_columns
-from albumrec_pipeline.core.feature_labels import GROUP_LABELS, group_label, with_feature_labels
+from albumrec_pipeline.core.feature_labels import (
+    GROUP_LABELS,
+    group_label,
+    with_feature_labels,
+)
 from albumrec_pipeline.core.feature_sets import (
     AUTO,
     CANDIDATE_COVERAGE_KEY,
@@ -39,7 +42,11 @@ from albumrec_pipeline.core.liked_only import (
     label_frequency,
     recall_at_top,
 )
-from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel, dataset_digest
+from albumrec_pipeline.core.model_artifacts import (
+    FittedScaler,
+    TrainedPreferenceModel,
+    dataset_digest,
+)
 from albumrec_pipeline.core.model_guard import ModelGuardConfig, enforce_model_guard
 from albumrec_pipeline.core.plots import (
     calibration_figure,
@@ -50,7 +57,11 @@ from albumrec_pipeline.core.plots import (
 )
 from albumrec_pipeline.core.previews import figure_markdown, metadata_table, rounded
 from albumrec_pipeline.core.tags import TagVocabulary, display_name
-from albumrec_pipeline.core.training import TrainingSettings, classification_metrics, fit_preference_network
+from albumrec_pipeline.core.training import (
+    TrainingSettings,
+    classification_metrics,
+    train_ensemble,
+)
 from albumrec_pipeline.core.weight_reports import WeightReports, weight_report_tables
 from albumrec_pipeline.recorded import latest_metadata
 
@@ -132,7 +143,7 @@ def cleaned_dataset(
 
 class FeatureScalerConfig(dg.Config):
     method: str = Field(
-        default="piecewise:4",
+        default=ALBUMREC_RECIPE.scaling,
         description="Input scaling: minmax (the original), standard, quantile, or piecewise[:bins] "
         "(piecewise-linear encoding over training-quantile bins, albumrec's default).",
     )
@@ -195,26 +206,42 @@ def feature_scaler(
     return scaler
 
 
+# The recipe's values are defined once, in core (ALBUMREC_RECIPE); the Launchpad's defaults are them.
+_RECIPE, _ORIGINAL = ALBUMREC_RECIPE.settings, ORIGINAL_RECIPE.settings
+
+
 class TrainingConfig(dg.Config):
-    epochs: int = Field(default=1000, description="Maximum passes over the training rows.")
-    batch_size: int = Field(default=32, description="Rows per optimiser step.")
-    learning_rate: float = Field(default=1e-3, description="Adam step size.")
-    weight_decay: float = Field(default=1e-2, description="Adam weight decay (the original: 0.0001).")
-    evaluate_every: int = Field(default=2, description="Evaluate train and validation loss every N epochs.")
-    early_stopping_patience: int = Field(
-        default=15, description="Stop after N evaluations without a better validation loss (0: never stop early)."
+    epochs: int = Field(default=_RECIPE.epochs, description="Maximum passes over the training rows.")
+    batch_size: int = Field(default=_RECIPE.batch_size, description="Rows per optimiser step.")
+    learning_rate: float = Field(default=_RECIPE.learning_rate, description="Adam step size.")
+    weight_decay: float = Field(
+        default=_RECIPE.weight_decay, description=f"Adam weight decay (the original: {_ORIGINAL.weight_decay:g})."
     )
-    hidden_sizes: list[int] = Field(default=[64, 32, 16], description="Hidden layer widths (original: 64, 32, 16).")
-    dropout: float = Field(default=0.5, description="Dropout after each hidden layer (the original: 0.2).")
-    input_dropout: float = Field(default=0.2, description="Dropout on the inputs (the original: none).")
+    evaluate_every: int = Field(default=_RECIPE.evaluate_every, description="Evaluate train and validation loss every N epochs.")
+    early_stopping_patience: int = Field(
+        default=_RECIPE.early_stopping_patience,
+        description="Stop after N evaluations without a better validation loss (0: never stop early).",
+    )
+    hidden_sizes: list[int] = Field(
+        default=list(_RECIPE.hidden_sizes),
+        description=f"Hidden layer widths (the original: {', '.join(map(str, _ORIGINAL.hidden_sizes))}).",
+    )
+    dropout: float = Field(default=_RECIPE.dropout, description=f"Dropout after each hidden layer (the original: {_ORIGINAL.dropout:g}).")
+    input_dropout: float = Field(default=_RECIPE.input_dropout, description="Dropout on the inputs (the original: none).")
     artist_weighting: float = Field(
-        default=0.5, description="Weigh tracks by 1/(artist's track count)^x: 0 tracks equal, 1 artists equal."
+        default=ALBUMREC_RECIPE.artist_weighting,
+        description="Weigh tracks by 1/(artist's track count)^x: 0 tracks equal, 1 artists equal.",
     )
     refit_on_train_and_validation: bool = Field(
-        default=True, description="After early stopping, retrain on train + validation rows for the chosen epochs."
+        default=ALBUMREC_RECIPE.refit_on_all_rows,
+        description="After early stopping, retrain on train + validation rows for the chosen epochs.",
     )
-    ensemble_size: int = Field(default=5, description="Networks trained with different seeds; predictions average them (the original: 1).")
-    seed: int = Field(default=0, description="Seed for weight initialisation and batch order.")
+    ensemble_size: int = Field(
+        default=ALBUMREC_RECIPE.ensemble_size,
+        description="Networks trained with different seeds; predictions average them (the original: 1).",
+        ge=1,
+    )
+    seed: int = Field(default=_RECIPE.seed, description="Seed for weight initialisation and batch order.")
     artist_pooling: float = Field(
         default=ARTIST_POOLING,
         description="Pool each track's score with its artist's other tracks in the same scored set: (1-w)*own + "
@@ -275,37 +302,33 @@ def preference_model(
         if part[LABEL_COLUMN].nunique() < 2:
             raise ValueError(f"the {name} split has {len(part)} rows and not both labels; add tracks or change the split")
     scaled = {name: feature_scaler.transform(part) for name, part in parts.items()}
-    outcomes = []
-    for member in range(config.ensemble_size):
-        context.log.info(f"training network {member + 1} of {config.ensemble_size}")
-        outcomes.append(
-            fit_preference_network(
-                scaled["train"],
-                parts["train"][LABEL_COLUMN].to_numpy(),
-                parts["train"]["artist"].to_numpy(),
-                scaled["validation"],
-                parts["validation"][LABEL_COLUMN].to_numpy(),
-                parts["validation"]["artist"].to_numpy(),
-                replace(config.settings(), seed=config.seed + 1000 * member),
-                artist_weighting=config.artist_weighting,
-                refit_on_all_rows=config.refit_on_train_and_validation,
-                progress=context.log.debug,
-            )
-        )
-        for note in outcomes[-1].notes:
-            context.log.info(note)
-    outcome = outcomes[0]
-    history = pd.concat([result.history.assign(member=member) for member, result in enumerate(outcomes)], ignore_index=True)
+    context.log.info(f"training {config.ensemble_size} networks together")
+    training = train_ensemble(
+        scaled["train"],
+        parts["train"][LABEL_COLUMN].to_numpy(),
+        parts["train"]["artist"].to_numpy(),
+        scaled["validation"],
+        parts["validation"][LABEL_COLUMN].to_numpy(),
+        parts["validation"]["artist"].to_numpy(),
+        config.settings(),
+        ensemble_size=config.ensemble_size,
+        artist_weighting=config.artist_weighting,
+        refit_on_all_rows=config.refit_on_train_and_validation,
+        progress=context.log.debug,
+    )
+    for note in training.notes:
+        context.log.info(note)
+    outcome = training.members[0]
     liked_only = bool((usable[ROW_ROLE_COLUMN] == BACKGROUND).any())
     calibration = None
     if liked_only:
         # c from the validation artists' liked tracks, scored by the early-stopped networks (which never
         # trained on them), averaged over the ensemble as the final scores are.
-        held_out = np.mean([result.validation_probability for result in outcomes], axis=0)
+        held_out = training.validation_probability()
         calibration = label_frequency(held_out[parts["validation"][LABEL_COLUMN].to_numpy() == 1])
     model = TrainedPreferenceModel(
-        outcome.network, feature_scaler.feature_columns, history, input_names=feature_scaler.input_names,
-        more_networks=[result.network for result in outcomes[1:]], feature_schema=feature_scaler.feature_schema,
+        outcome.network, feature_scaler.feature_columns, training.history, input_names=feature_scaler.input_names,
+        more_networks=training.networks[1:], feature_schema=feature_scaler.feature_schema,
         scaler=feature_scaler, dataset_digest=dataset_digest(cleaned_dataset), artist_pooling=config.artist_pooling,
         liked_only_calibration=calibration,
     )
@@ -329,7 +352,7 @@ def preference_model(
     # Without a refit the history is all early stopping and has no phase column.
     history = outcome.history
     early_history = history[history["phase"] == "early_stopping"] if "phase" in history else history
-    epochs_chosen = [result.best_epoch for result in outcomes]
+    epochs_chosen = [result.best_epoch for result in training.members]
     context.add_output_metadata(
         {
             **mode_figures,
@@ -339,8 +362,8 @@ def preference_model(
             "test_rows": test["rows"],
             "best_epoch": outcome.best_epoch,
             "best_epochs_per_member": ", ".join(map(str, epochs_chosen)),
-            "ensemble_size": len(outcomes),
-            "training_seconds": rounded(sum(result.seconds for result in outcomes), 1),
+            "ensemble_size": len(training.members),
+            "training_seconds": rounded(training.seconds, 1),
             "architecture": " -> ".join(str(width) for width in [len(model.input_names), *config.hidden_sizes, 1]),
             "training_curves": figure_markdown(training_curves_figure(early_history, outcome.best_epoch)),
         }

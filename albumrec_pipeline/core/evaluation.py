@@ -32,7 +32,13 @@ from albumrec_pipeline.core.feature_columns import LABEL_COLUMN, feature_group
 from albumrec_pipeline.core.model_artifacts import FittedScaler, TrainedPreferenceModel
 from albumrec_pipeline.core.network import PreferenceNet
 from albumrec_pipeline.core.tags import TAG_TEXT_COLUMNS, TAGS_FEATURE, TagVocabulary
-from albumrec_pipeline.core.training import TrainingSettings, classification_metrics, fit_preference_network
+from albumrec_pipeline.core.training import (
+    EnsembleTraining,
+    TrainingSettings,
+    classification_metrics,
+    single_threaded,
+    train_ensemble,
+)
 
 GROUPINGS = ("artist", "recording")
 
@@ -123,11 +129,22 @@ class FittedNetworkEnsemble:
 
     scaler: FittedScaler
     model: TrainedPreferenceModel
-    histories: list[pd.DataFrame]
+    training: EnsembleTraining
+    # The labels of the rows early stopping watched (the fold's validation artists).
+    validation_labels: np.ndarray
 
     @property
     def networks(self) -> list[PreferenceNet]:
         return self.model.networks
+
+    @property
+    def histories(self) -> list[pd.DataFrame]:
+        return self.training.histories
+
+    def validation_liked_probability(self) -> np.ndarray:
+        """The early-stopped ensemble's probabilities of the validation artists' liked tracks: what
+        the liked-only mode estimates its label frequency from (`core.liked_only.label_frequency`)."""
+        return self.training.validation_probability()[self.validation_labels == 1]
 
     def like_probability(self, rows: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Like-probabilities of rows holding the feature columns (a bare array is read as them, in
@@ -145,36 +162,35 @@ def fit_network(
     seed: int = 0,
     feature_columns: Sequence[str] | ModelInputs = (),
 ) -> FittedNetworkEnsemble:
-    """Fit the scaling (and the tag vocabulary) on all given rows, then train `ensemble_size`
-    networks, each with early stopping on its own held-out artists: members differ in seed and in
-    which artists they validate on. `feature_columns` says what the model reads; a bare array of
+    """Train as `preference_model` does, on the given rows: hold out `validation_size` of the
+    artists (`groups`) for early stopping, fit the scaling and the tag vocabulary on the other
+    rows only, then `train_ensemble`. `feature_columns` says what the model reads; a bare array of
     `rows` is read as those columns, in order."""
     inputs = ModelInputs.of(feature_columns)
     if isinstance(rows, np.ndarray):
         rows = pd.DataFrame(rows, columns=list(inputs.columns))
-    scaler = FittedScaler.fit(rows[list(inputs.columns)], recipe.scaling, inputs.vocabulary(rows, groups))
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    fit, validation = validation_split(groups, labels, recipe.validation_size, seed)
+    fit_rows = rows[fit]
+    scaler = FittedScaler.fit(fit_rows[list(inputs.columns)], recipe.scaling, inputs.vocabulary(fit_rows, groups[fit]))
     scaled = scaler.transform(rows)
-    networks, histories = [], []
-    for member in range(recipe.ensemble_size):
-        fit, validation = validation_split(groups, labels, recipe.validation_size, seed + 7919 * member)
-        settings = replace(recipe.settings, seed=recipe.settings.seed + 1000 * member + seed)
-        outcome = fit_preference_network(
-            scaled[fit], labels[fit], groups[fit],
-            scaled[validation], labels[validation], groups[validation],
-            settings, recipe.artist_weighting, recipe.refit_on_all_rows,
-        )
-        networks.append(outcome.network)
-        histories.append(outcome.history.assign(member=member))
+    training = train_ensemble(
+        scaled[fit], labels[fit], groups[fit],
+        scaled[validation], labels[validation], groups[validation],
+        replace(recipe.settings, seed=recipe.settings.seed + seed),
+        recipe.ensemble_size, recipe.artist_weighting, recipe.refit_on_all_rows,
+    )
+    networks = training.networks
     model = TrainedPreferenceModel(
         network=networks[0],
         feature_columns=list(inputs.columns),
-        history=pd.concat(histories, ignore_index=True),
+        history=training.history,
         input_names=scaler.input_names,
         more_networks=networks[1:],
         feature_schema=scaler.feature_schema,
         scaler=scaler,
     )
-    return FittedNetworkEnsemble(scaler, model, histories)
+    return FittedNetworkEnsemble(scaler, model, training, labels[validation])
 
 
 def baseline_matrix(
@@ -253,7 +269,10 @@ def cross_validate_table(
                 fitted[name] = lambda ensemble=ensemble, name=name: ensemble.like_probability(inputs[name].read(test_rows))
                 histories += [history.assign(model=name, grouping=grouping, fold=fold) for history in ensemble.histories]
                 if name == explained and grouping == "artist" and len(np.unique(labels[test_index])) == 2:
-                    importances.append(permutation_importance_of(ensemble, inputs[name], test_rows, labels[test_index], fold).assign(model=name, fold=fold))
+                    # Hundreds of small predictions: a second thread only makes each one wait.
+                    with single_threaded():
+                        importance = permutation_importance_of(ensemble, inputs[name], test_rows, labels[test_index], fold)
+                    importances.append(importance.assign(model=name, fold=fold))
             if baselines:
                 train_matrix, test_matrix = baseline_matrix(train_rows, artists[train_index], test_rows, baseline_inputs)
             for name in baselines:

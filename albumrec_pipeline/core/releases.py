@@ -378,13 +378,3 @@ def recording_metadata(tracklists: pd.DataFrame, recording_ids: Iterable[str]) -
             "recording_title": earliest["recording_title"],
         }
     ).reset_index(drop=True)
-
-
-def candidate_tracklists(
-    tracklists: pd.DataFrame, labelled_recordings: Iterable[str], primary_types: tuple[str, ...] = ("Album",)
-) -> pd.DataFrame:
-    """Tracklists of releases of the wanted type that hold none of the listener's labelled recordings."""
-    labelled = set(labelled_recordings)
-    touched = tracklists.loc[tracklists["recording_id"].isin(labelled), "release_id"].unique()
-    keep = ~tracklists["release_id"].isin(touched) & tracklists["primary_type"].isin(primary_types)
-    return tracklists[keep].reset_index(drop=True)

@@ -23,6 +23,7 @@ so a missing tag is an explicit input, never a silent zero.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import defaultdict
@@ -143,6 +144,13 @@ def tag_terms(text: object, keep_words: bool = True) -> list[str]:
     """
     if not isinstance(text, str) or not text.strip():
         return []
+    return list(_terms_of_text(text, keep_words))
+
+
+# A catalog repeats the same few thousand tag strings over millions of rows, and permutation
+# importance encodes the same rows again for every feature: parse each string once.
+@functools.lru_cache(maxsize=1 << 16)
+def _terms_of_text(text: str, keep_words: bool) -> tuple[str, ...]:
     cleaned = _clean(text)
     for spelling, genre in ALIASES.items():
         if any(mark in spelling for mark in "&/' "):
@@ -151,7 +159,7 @@ def tag_terms(text: object, keep_words: bool = True) -> list[str]:
     for piece in _SEPARATORS.split(cleaned):
         for term in _piece_terms(piece.strip(), keep_words):
             terms.setdefault(term)
-    return list(terms)
+    return tuple(terms)
 
 
 def parse_musicbrainz_tags(text: object) -> list[tuple[str, int]]:

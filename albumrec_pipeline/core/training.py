@@ -1,18 +1,18 @@
 """Training the preference network: Adam on binary cross-entropy, early stopping on validation loss.
 
-Two engines run the same training loop. The default, `numpy`, writes PreferenceNet's forward and
-backward pass out in NumPy on buffers allocated once, and updates every parameter with torch's
-fused Adam kernel in one call on a single flat tensor. A step of 32 rows through this small network
-is some forty tiny array operations: NumPy spends about a microsecond on each where torch spends
-several, plus autograd's graph bookkeeping, so a step costs about a quarter of autograd's. The
-trained result is the same `PreferenceNet` module either way. The `autograd` engine is the
-textbook loop: it trains any network the NumPy pass does not know, and the tests check the NumPy
-pass against it.
+An ensemble's members are trained together, as one stack: layer by layer their weights are
+stacked into one tensor, and a step runs every member's batch through batched matrix products
+(`torch.baddbmm`) with one autograd pass and one Adam update. A step of 32 rows through this
+small network is a few dozen tiny tensor operations, and their fixed cost (autograd, the
+optimiser) dominates; paid once per step for the whole ensemble instead of once per member, five
+networks train in about 1.4 times the time of one (`benchmarks/model_quality.py --speed-only`),
+and a member leaves the stack once it has stopped. Members stay independent: each has its own initialisation, batch order and dropout masks,
+drawn from its own seeded generator, and Adam's update is elementwise, so a member trains exactly
+as it would alone (a test holds it to that). The trained result is a list of `PreferenceNet`s.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,16 +22,19 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
-from torch import nn
 
 from albumrec_pipeline.core.network import ORIGINAL_HIDDEN_SIZES, PreferenceNet
 
-ENGINES = ("numpy", "autograd")
+# Seeds of an ensemble's members are this far apart: member m of seed s has seed s + m * MEMBER_SEED_STEP.
+MEMBER_SEED_STEP = 1000
 
 
 @dataclass(frozen=True)
 class TrainingSettings:
+    """The original project's training, by default; albumrec's recipe (`core.evaluation`) changes some."""
+
     epochs: int = 1000
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -42,25 +45,25 @@ class TrainingSettings:
     hidden_sizes: tuple[int, ...] = ORIGINAL_HIDDEN_SIZES
     dropout: float = 0.2
     input_dropout: float = 0.0
-    # Standard deviation of Gaussian noise added to each training batch's (scaled) inputs.
-    input_noise: float = 0.0
     seed: int = 0
-    # "numpy" (the hand-written pass; falls back to autograd for a network it does not know) or "autograd".
-    engine: str = "numpy"
+
+    def member_seed(self, member: int) -> int:
+        return self.seed + MEMBER_SEED_STEP * member
 
 
 @dataclass
 class TrainingOutcome:
+    """One trained network and how its training went."""
+
     network: PreferenceNet
     history: pd.DataFrame
     best_epoch: int
     epochs_run: int
+    # Its share of the time the stack it was trained in took.
     seconds: float
-    # The engine that actually trained the network (see ENGINES).
-    engine: str
     notes: list[str] = field(default_factory=list)
     # The early-stopped network's probabilities for the validation rows: held-out predictions even
-    # when the final network was retrained on those rows (see `fit_preference_network`).
+    # when the final network was retrained on those rows (see `train_ensemble`).
     validation_probability: np.ndarray | None = None
 
 
@@ -81,7 +84,7 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
         return {"rows": 0, "accuracy": math.nan, "roc_auc": math.nan, "log_loss": math.nan}
     liked = labels == 1
     return {
-        "rows": int(len(labels)),
+        "rows": len(labels),
         "accuracy": float(np.mean((probabilities >= 0.5) == liked)),
         "roc_auc": roc_auc(liked, probabilities),
         "log_loss": float(-np.mean(np.where(liked, np.log(probabilities), np.log1p(-probabilities)))),
@@ -116,273 +119,286 @@ def single_threaded() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def train_step(
-    network: PreferenceNet,
-    optimizer: torch.optim.Optimizer,
-    loss_fn: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    weights: torch.Tensor | None = None,
-) -> float:
-    """One autograd optimiser step on one batch; returns the batch loss."""
-    optimizer.zero_grad(set_to_none=True)
-    losses = loss_fn(network(x), y)
-    loss = losses.mean() if weights is None else (losses * weights).sum() / weights.sum()
-    loss.backward()
-    optimizer.step()
-    return float(loss.detach())
-
-
 def batch_bounds(rows: int, batch_size: int) -> list[tuple[int, int]]:
     return [(start, min(start + batch_size, rows)) for start in range(0, rows, batch_size)]
 
 
-class AutogradEngine:
-    """Batches of shuffled rows through the module, autograd, fused Adam."""
-
-    name = "autograd"
-
-    def __init__(
-        self, network: PreferenceNet, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, settings: TrainingSettings
-    ):
-        self.network = network
-        self.settings = settings
-        self.generator = torch.Generator().manual_seed(settings.seed)
-        # Copies: the arrays may be read-only views of pandas data, and the tensors live for the whole run.
-        self.x = torch.tensor(x)
-        self.y = torch.tensor(y)
-        self.weights = None if weights is None else torch.tensor(weights)
-        # The fused CPU kernel updates every parameter in one call instead of a dozen small ones.
-        self.optimizer = torch.optim.Adam(
-            network.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay, fused=True
-        )
-        # BCE on logits is the numerically stable form of sigmoid + BCELoss.
-        self.loss_fn = nn.BCEWithLogitsLoss(reduction="none")
-
-    def train_epoch(self, record_loss: bool) -> float:
-        """One pass over the rows in a fresh order; the mean batch loss, weighted by batch size."""
-        self.network.train()
-        rows = self.x.shape[0]
-        order = torch.randperm(rows, generator=self.generator)
-        total = 0.0
-        for start, stop in batch_bounds(rows, self.settings.batch_size):
-            batch = order[start:stop]
-            inputs = self.x[batch]
-            if self.settings.input_noise:
-                inputs = inputs + self.settings.input_noise * torch.randn(inputs.shape, generator=self.generator)
-            weights = None if self.weights is None else self.weights[batch]
-            total += train_step(self.network, self.optimizer, self.loss_fn, inputs, self.y[batch], weights) * len(batch)
-        return total / rows
-
-    def write_weights(self) -> None:
-        """The module's parameters are the trained ones already."""
+def dropout_multipliers(rows: int, probabilities: np.ndarray, generator: np.random.Generator) -> np.ndarray:
+    """As torch's dropout, for `rows` rows of columns with their own probabilities: keep each value
+    with probability 1 - p and scale it by 1 / (1 - p)."""
+    keep = (1 - probabilities).astype(np.float32)
+    return (generator.random((rows, len(probabilities)), dtype=np.float32) < keep) / keep
 
 
-def numpy_engine_unsupported(network: nn.Module) -> str | None:
-    """Why the NumPy pass cannot train `network`, or None when it can. It knows exactly
-    PreferenceNet's layer pattern: optional input dropout, then Linear, LeakyReLU, Dropout per
-    hidden layer, then a Linear to one logit."""
-    if type(network).forward is not PreferenceNet.forward:
-        return f"{type(network).__name__} has its own forward pass"
-    modules = list(network.layers)
-    if modules and type(modules[0]) is nn.Dropout:
-        modules = modules[1:]
-    hidden, last = modules[:-1], modules[-1:]
-    pattern = (nn.Linear, nn.LeakyReLU, nn.Dropout)
-    if len(hidden) % 3 or any(type(module) is not pattern[index % 3] for index, module in enumerate(hidden)):
-        return "its hidden layers are not Linear, LeakyReLU, Dropout"
-    if not last or type(last[0]) is not nn.Linear or last[0].out_features != 1:
-        return "its last layer is not a Linear layer to one logit"
-    if any(type(module) is nn.Dropout and module.p >= 1 for module in network.layers):
-        return "a dropout probability of 1 drops every value"
-    return None
+class StackedNetworks:
+    """Networks of one shape as one: layer by layer, every member's weights stacked into a tensor
+    (members, in, out) and its biases into (members, 1, out), trained by autograd together.
 
-
-# torch.optim.Adam's defaults, which the original project used.
-ADAM_BETAS = (0.9, 0.999)
-ADAM_EPS = 1e-8
-
-
-class FlatAdam:
-    """Adam over one flat tensor by the kernel `torch.optim.Adam(fused=True)` runs, called directly.
-
-    For a single tensor, `Optimizer.step`'s bookkeeping (hooks, profiler scope, grouping tensors
-    by device) costs about three times the update itself (some 23 microseconds against 7 on the
-    development machine), a quarter of a whole NumPy step. The arithmetic is the kernel's, so the
-    update is bit for bit that of `torch.optim.Adam(fused=True)`; a test holds it to that.
+    `logits` takes either one batch per member (members, rows, inputs) or one set of rows for all
+    (rows, inputs), and gives (members, rows). `masks`, when given, holds each member's dropout
+    multipliers for the rows (members, rows, `dropout_columns`): the inputs' (when the networks drop
+    them), then each hidden layer's, side by side; without masks nothing is dropped (evaluation).
+    `active` lists which of the networks the stack holds now: `retire` removes finished ones.
     """
 
-    def __init__(self, values: torch.Tensor, grads: torch.Tensor, learning_rate: float, weight_decay: float):
-        self.values, self.grads = values, grads
-        self.exp_avg, self.exp_avg_sq = torch.zeros_like(values), torch.zeros_like(values)
-        self.steps = torch.zeros((), dtype=torch.float32)
-        self.learning_rate, self.weight_decay = learning_rate, weight_decay
+    def __init__(self, networks: Sequence[PreferenceNet]):
+        shapes = {(net.input_size, net.hidden_sizes, net.dropout, net.input_dropout) for net in networks}
+        if len(shapes) != 1:
+            raise ValueError(f"stacked networks must share one shape, got {sorted(shapes, key=str)}")
+        self.networks = list(networks)
+        self.active = list(range(len(self.networks)))
+        first = self.networks[0]
+        self.input_dropout, self.dropout = first.input_dropout, first.dropout
+        slopes = {module.negative_slope for net in networks for module in net.layers if isinstance(module, torch.nn.LeakyReLU)}
+        self.negative_slope = slopes.pop() if slopes else 0.01
+        layers = [net.linear_layers() for net in self.networks]
+        # Stored as (in, out), so a layer is one batched product with no transpose on the way.
+        self.weights = [
+            torch.stack([member[index].weight.detach().T for member in layers]).contiguous().requires_grad_()
+            for index in range(len(layers[0]))
+        ]
+        self.biases = [
+            torch.stack([member[index].bias.detach().unsqueeze(0) for member in layers]).requires_grad_()
+            for index in range(len(layers[0]))
+        ]
+        # Where each dropout site's multipliers sit among the mask's columns, and their probabilities.
+        sites = ([(first.input_size, self.input_dropout)] if self.input_dropout else []) + [
+            (width, self.dropout) for width in first.hidden_sizes
+        ]
+        ends = np.cumsum([0] + [width for width, _ in sites])
+        self.site_columns = [slice(int(start), int(stop)) for start, stop in zip(ends[:-1], ends[1:])]
+        self.dropout_probabilities = np.array([probability for width, probability in sites for _ in range(width)], np.float32)
+        self.drops_anything = bool(self.input_dropout or self.dropout)
 
-    def step(self) -> None:
-        self.steps += 1
-        torch._fused_adam_(
-            [self.values], [self.grads], [self.exp_avg], [self.exp_avg_sq], [], [self.steps],
-            lr=self.learning_rate, beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], weight_decay=self.weight_decay,
-            eps=ADAM_EPS, amsgrad=False, maximize=False,
+    def parameters(self) -> list[torch.Tensor]:
+        return [tensor for pair in zip(self.weights, self.biases) for tensor in pair]
+
+    def logits(self, inputs: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+        values = inputs
+        sites = iter(self.site_columns)
+        if masks is not None and self.input_dropout:
+            values = values * masks[..., next(sites)]
+        last = len(self.weights) - 1
+        for layer, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            if values.dim() == 2:
+                # The same rows for every member: broadcast them against the stacked weights.
+                values = torch.matmul(values, weight) + bias
+            else:
+                values = torch.baddbmm(bias, values, weight)
+            if layer == last:
+                break
+            values = F.leaky_relu(values, self.negative_slope)
+            if masks is not None and self.dropout:
+                values = values * masks[..., next(sites)]
+        return values.squeeze(-1)
+
+    @torch.no_grad()
+    def probabilities(self, rows: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(rows))
+
+    def member_state(self, position: int) -> list[torch.Tensor]:
+        """The values of the network at `position` among the active ones."""
+        return [tensor[position].detach().clone() for tensor in self.parameters()]
+
+    def retire(self, keep: Sequence[int], optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        """Keep only the active networks at positions `keep`, so finished ones cost no more steps;
+        returns an optimiser over the smaller stack that carries on from `optimizer`'s state."""
+        index = torch.tensor(list(keep))
+        old = self.parameters()
+        self.weights = [tensor.detach()[index].clone().requires_grad_() for tensor in self.weights]
+        self.biases = [tensor.detach()[index].clone().requires_grad_() for tensor in self.biases]
+        self.active = [self.active[position] for position in keep]
+        successor = type(optimizer)(self.parameters(), **optimizer.defaults)
+        for before, after in zip(old, self.parameters()):
+            # Adam's state is elementwise: each kept network's running moments come along with it.
+            successor.state[after] = {
+                name: value if value.dim() == 0 else value[index].clone() for name, value in optimizer.state[before].items()
+            }
+        return successor
+
+    @torch.no_grad()
+    def write_member(self, member: int, state: Sequence[torch.Tensor]) -> PreferenceNet:
+        """Copy values (from `member_state`) into network `member`'s own PreferenceNet, in eval mode."""
+        network = self.networks[member]
+        for layer, index in zip(network.linear_layers(), range(0, len(state), 2)):
+            layer.weight.copy_(state[index].T)
+            layer.bias.copy_(state[index + 1].squeeze(0))
+        network.eval()
+        return network
+
+
+@dataclass
+class MemberProgress:
+    """Early stopping's bookkeeping for one member."""
+
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    best_state: list[torch.Tensor] | None = None
+    evaluations_without_gain: int = 0
+    stopped_at: int | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def train_networks(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_validation: np.ndarray,
+    y_validation: np.ndarray,
+    settings: TrainingSettings,
+    members: int = 1,
+    sample_weights: np.ndarray | None = None,
+    progress: Callable[[str], None] | None = None,
+    epochs_per_member: Sequence[int] | None = None,
+) -> list[TrainingOutcome]:
+    """Train `members` networks on the same rows, each with its own seed (`member_seed`), keeping
+    each one's weights of its best validation loss.
+
+    With `epochs_per_member`, there is no early stopping: member m trains for exactly that many
+    epochs and keeps its last weights (the refit after early stopping chose the count).
+    The validation rows come from artists the networks never train on, so early stopping picks the
+    epoch that generalises to new artists; the test split is not looked at here.
+    """
+    if members < 1:
+        raise ValueError(f"an ensemble needs at least one member, got {members}")
+    if epochs_per_member is not None and len(epochs_per_member) != members:
+        raise ValueError(f"{len(epochs_per_member)} epoch counts for {members} members")
+    with single_threaded():
+        return _train_networks(
+            x_train, y_train, x_validation, y_validation, settings, members, sample_weights, progress, epochs_per_member
         )
 
 
-class NumpyEngine:
-    """PreferenceNet's forward and backward pass written out in NumPy, Adam from torch.
-
-    Every weight and bias lives in one flat tensor, and every gradient in another, both seen by
-    NumPy through views without copying: the backward pass writes the gradients in place and
-    torch's fused Adam kernel updates the whole network in one call. `step` is one batch;
-    `train_epoch` shuffles the rows once and draws the epoch's noise and dropout masks for all
-    rows at once, so each batch is a contiguous slice of them.
-    """
-
-    name = "numpy"
-
-    def __init__(
-        self, network: PreferenceNet, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, settings: TrainingSettings
-    ):
-        reason = numpy_engine_unsupported(network)
-        if reason:
-            raise ValueError(f"the NumPy engine cannot train this network: {reason}")
-        self.settings = settings
-        self.rng = np.random.default_rng(settings.seed)
-        self.x = np.array(x, dtype=np.float32)
-        self.y = np.array(y, dtype=np.float32).reshape(-1, 1)
-        self.sample_weights = None if weights is None else np.array(weights, dtype=np.float32).reshape(-1, 1)
-        modules = list(network.layers)
-        input_layer = modules.pop(0) if type(modules[0]) is nn.Dropout else None
-        self.input_dropout = input_layer.p if input_layer else 0.0
-        self.slopes = [np.float32(module.negative_slope) for module in modules if type(module) is nn.LeakyReLU]
-        self.dropouts = [module.p for module in modules if type(module) is nn.Dropout]
-        linears = network.linear_layers()
-        self.parameters = [tensor for layer in linears for tensor in (layer.weight, layer.bias)]
-        self.flat = torch.cat([tensor.detach().reshape(-1) for tensor in self.parameters])
-        self.flat_grad = torch.zeros_like(self.flat)
-        self.optimizer = FlatAdam(self.flat, self.flat_grad, settings.learning_rate, settings.weight_decay)
-        values = self._views(self.flat.numpy())
-        grads = self._views(self.flat_grad.numpy())
-        self.weight_values, self.bias_values = values[0::2], values[1::2]
-        self.weight_grads, self.bias_grads = grads[0::2], grads[1::2]
-        # Preallocated per hidden layer: pre-activations, activations, gradients; a batch uses a prefix.
-        batch = settings.batch_size
-        widths = [layer.out_features for layer in linears[:-1]]
-        self.pre = [np.empty((batch, width), np.float32) for width in widths]
-        self.act = [np.empty((batch, width), np.float32) for width in widths]
-        self.grad = [np.empty((batch, width), np.float32) for width in widths]
-        self.logits = np.empty((batch, 1), np.float32)
-        self.delta = np.empty((batch, 1), np.float32)
-        rows = len(self.x)
-        self.bounds = batch_bounds(rows, batch)
-        self.epoch_x = np.empty_like(self.x)
-        self.epoch_y = np.empty_like(self.y)
-        lengths = np.array([stop - start for start, stop in self.bounds])
-        self.batch_lengths = lengths
-        # Each row's share of its batch's mean loss, when rows weigh the same.
-        self.equal_shares = np.repeat(1 / lengths, lengths).astype(np.float32).reshape(-1, 1)
-
-    def _views(self, flat: np.ndarray) -> list[np.ndarray]:
-        views, offset = [], 0
-        for tensor in self.parameters:
-            views.append(flat[offset : offset + tensor.numel()].reshape(tensor.shape))
-            offset += tensor.numel()
-        return views
-
-    def step(
-        self,
-        inputs: np.ndarray,
-        labels: np.ndarray,
-        shares: np.ndarray,
-        masks: Sequence[np.ndarray] | None = None,
-        want_loss: bool = False,
-    ) -> float:
-        """One Adam step on one batch (at most `batch_size` rows of float32).
-
-        `labels` and `shares` are columns (rows, 1); a row's share is its weight in the batch's
-        loss: 1/rows, or its sample weight over the batch's total. `masks` holds, per hidden
-        layer, the dropout multipliers (0 or 1/(1-p)) for these rows; None applies no dropout.
-        Returns the batch loss when `want_loss`, NaN otherwise (it costs a few operations).
-        """
-        rows = len(inputs)
-        layer_inputs = [inputs]
-        gates = []
-        for layer, (weight, bias) in enumerate(zip(self.weight_values[:-1], self.bias_values[:-1])):
-            pre = np.matmul(layer_inputs[-1], weight.T, out=self.pre[layer][:rows])
-            pre += bias
-            # LeakyReLU and dropout both multiply each value by a factor; one gate of both factors
-            # makes the forward pass and, unchanged, the backward pass through them.
-            gate = np.where(pre > 0, np.float32(1), self.slopes[layer])
-            if masks is not None:
-                gate *= masks[layer]
-            gates.append(gate)
-            layer_inputs.append(np.multiply(pre, gate, out=self.act[layer][:rows]))
-        logits = np.matmul(layer_inputs[-1], self.weight_values[-1].T, out=self.logits[:rows])
-        logits += self.bias_values[-1]
-        loss = float(np.sum((np.logaddexp(0, logits) - labels * logits) * shares)) if want_loss else math.nan
-        # The derivative of binary cross-entropy on the sigmoid of a logit is sigmoid - label;
-        # 0.5 + 0.5 tanh(x / 2) is the sigmoid without exp's overflow.
-        delta = np.multiply(logits, 0.5, out=self.delta[:rows])
-        np.tanh(delta, out=delta)
-        delta *= 0.5
-        delta += 0.5
-        delta -= labels
-        delta *= shares
-        for layer in reversed(range(len(self.weight_values))):
-            np.matmul(delta.T, layer_inputs[layer], out=self.weight_grads[layer])
-            np.add.reduce(delta, axis=0, out=self.bias_grads[layer])
-            if layer:
-                upstream = np.matmul(delta, self.weight_values[layer], out=self.grad[layer - 1][:rows])
-                upstream *= gates[layer - 1]
-                delta = upstream
-        self.optimizer.step()
-        return loss
-
-    def dropout_multipliers(self, shape: tuple[int, ...], probability: float) -> np.ndarray:
-        """As torch's dropout: keep each value with probability 1 - p and scale it by 1 / (1 - p)."""
-        keep = 1 - probability
-        return (self.rng.random(shape, dtype=np.float32) < keep) * np.float32(1 / keep)
-
-    def batch_shares(self, order: np.ndarray) -> np.ndarray:
-        """Each row's share of its batch's loss when the rows come in `order`: 1/rows, or the
-        row's sample weight over its batch's total."""
-        if self.sample_weights is None:
-            return self.equal_shares
-        weights = self.sample_weights[order]
-        totals = np.add.reduceat(weights[:, 0], [start for start, _ in self.bounds])
-        return weights / np.repeat(totals, self.batch_lengths).reshape(-1, 1)
-
-    def train_epoch(self, record_loss: bool) -> float:
-        """One pass over the rows in a fresh order; the mean batch loss (computed only when
-        `record_loss`, else NaN), weighted by batch size."""
-        rows = len(self.x)
-        order = self.rng.permutation(rows)
-        inputs = np.take(self.x, order, axis=0, out=self.epoch_x)
-        labels = np.take(self.y, order, axis=0, out=self.epoch_y)
-        if self.settings.input_noise:
-            inputs += np.float32(self.settings.input_noise) * self.rng.standard_normal(inputs.shape, dtype=np.float32)
-        if self.input_dropout:
-            inputs *= self.dropout_multipliers(inputs.shape, self.input_dropout)
+def _train_networks(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_validation: np.ndarray,
+    y_validation: np.ndarray,
+    settings: TrainingSettings,
+    members: int,
+    sample_weights: np.ndarray | None,
+    progress: Callable[[str], None] | None,
+    epochs_per_member: Sequence[int] | None,
+) -> list[TrainingOutcome]:
+    started = time.perf_counter()
+    x = torch.tensor(np.asarray(x_train, dtype=np.float32))
+    y = torch.tensor(np.asarray(y_train, dtype=np.float32))
+    xv = torch.tensor(np.asarray(x_validation, dtype=np.float32))
+    weights = None if sample_weights is None else torch.tensor(np.asarray(sample_weights, dtype=np.float32))
+    networks, generators = [], []
+    for member in range(members):
+        torch.manual_seed(settings.member_seed(member))
+        networks.append(PreferenceNet(x.shape[1], settings.hidden_sizes, settings.dropout, settings.input_dropout))
+        # NumPy's generator draws the epoch's order and dropout masks several times faster than torch's.
+        generators.append(np.random.default_rng(settings.member_seed(member)))
+    stack = StackedNetworks(networks)
+    # Adam's update is elementwise, so one optimiser over the stacked tensors updates each member as its own would.
+    optimizer: torch.optim.Optimizer = torch.optim.Adam(
+        stack.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay, fused=True
+    )
+    rows = x.shape[0]
+    bounds = batch_bounds(rows, settings.batch_size)
+    equal_shares = {stop - start: torch.tensor(1 / (stop - start)) for start, stop in bounds}
+    epochs = max(epochs_per_member) if epochs_per_member is not None else settings.epochs
+    patience = 0 if epochs_per_member is not None else settings.early_stopping_patience
+    tracking = [MemberProgress() for _ in range(members)]
+    epoch = 0
+    for epoch in range(1, epochs + 1):
+        evaluated = epoch % settings.evaluate_every == 0 or epoch == epochs
+        active = stack.active
+        # Each member's order and dropout masks come from its own generator, drawn for the whole epoch.
+        order = torch.from_numpy(np.stack([generators[member].permutation(rows) for member in active]))
         masks = None
-        if any(self.dropouts):
-            masks = [
-                self.dropout_multipliers((rows, pre.shape[1]), probability)
-                for pre, probability in zip(self.pre, self.dropouts)
-            ]
-        shares = self.batch_shares(order)
-        total = 0.0
-        for start, stop in self.bounds:
-            batch = slice(start, stop)
-            batch_masks = None if masks is None else [mask[batch] for mask in masks]
-            total += self.step(inputs[batch], labels[batch], shares[batch], batch_masks, record_loss) * (stop - start)
-        return total / rows
-
-    def write_weights(self) -> None:
-        """Copy the trained values into the module's own parameters."""
-        with torch.no_grad():
-            offset = 0
-            for tensor in self.parameters:
-                tensor.copy_(self.flat[offset : offset + tensor.numel()].view_as(tensor))
-                offset += tensor.numel()
+        if stack.drops_anything:
+            masks = torch.from_numpy(
+                np.stack([dropout_multipliers(rows, stack.dropout_probabilities, generators[member]) for member in active])
+            )
+        # Rows in each member's order, gathered once per epoch: every batch is then a slice.
+        epoch_x, epoch_y = x[order], y[order]
+        epoch_weights = None if weights is None else weights[order]
+        epoch_loss = torch.zeros(len(active))
+        for start, stop in bounds:
+            # Each row's share of its member's batch loss: 1/rows, or its weight over the batch's total.
+            if epoch_weights is None:
+                shares = equal_shares[stop - start]
+            else:
+                shares = epoch_weights[:, start:stop]
+                shares = shares / shares.sum(dim=1, keepdim=True)
+            labels = epoch_y[:, start:stop]
+            logits = stack.logits(epoch_x[:, start:stop], None if masks is None else masks[:, start:stop])
+            for parameter in stack.parameters():
+                parameter.grad = None
+            # Members share no parameter, so the gradient of the sum of their losses is each member's own.
+            F.binary_cross_entropy_with_logits(logits, labels, weight=shares, reduction="sum").backward()
+            optimizer.step()
+            if evaluated:
+                with torch.no_grad():
+                    row_losses = F.binary_cross_entropy_with_logits(logits, labels, weight=shares, reduction="none")
+                    epoch_loss += row_losses.sum(dim=1) * (stop - start)
+        finished = []
+        if epochs_per_member is not None:
+            for position, member in enumerate(active):
+                if epoch == epochs_per_member[member]:
+                    tracking[member].best_state, tracking[member].best_epoch = stack.member_state(position), epoch
+                    tracking[member].stopped_at = epoch
+                    finished.append(member)
+        if evaluated:
+            train_probability = stack.probabilities(x).numpy()
+            validation_probability = stack.probabilities(xv).numpy()
+            for position, member in enumerate(active):
+                state = tracking[member]
+                train_metrics = classification_metrics(y_train, train_probability[position])
+                validation_metrics = classification_metrics(y_validation, validation_probability[position])
+                state.history.append(
+                    {
+                        "epoch": epoch,
+                        "epoch_train_loss": float(epoch_loss[position]) / rows,
+                        "train_loss": train_metrics["log_loss"],
+                        "train_accuracy": train_metrics["accuracy"],
+                        "validation_loss": validation_metrics["log_loss"],
+                        "validation_accuracy": validation_metrics["accuracy"],
+                        "validation_roc_auc": validation_metrics["roc_auc"],
+                    }
+                )
+                if epochs_per_member is not None:
+                    continue
+                if validation_metrics["log_loss"] < state.best_loss - 1e-4:
+                    state.best_loss, state.best_epoch = validation_metrics["log_loss"], epoch
+                    state.best_state = stack.member_state(position)
+                    state.evaluations_without_gain = 0
+                else:
+                    state.evaluations_without_gain += 1
+                if patience and state.evaluations_without_gain >= patience:
+                    state.stopped_at = epoch
+                    finished.append(member)
+                    state.notes.append(
+                        f"stopped early at epoch {epoch}: no better validation loss for "
+                        f"{state.evaluations_without_gain} evaluations; kept epoch {state.best_epoch}"
+                    )
+            if progress:
+                losses = " ".join(f"{tracking[member].history[-1]['validation_loss']:.4f}" for member in active)
+                progress(f"epoch {epoch}/{epochs}: validation loss of the networks still training {losses}")
+        if finished:
+            keep = [position for position, member in enumerate(active) if member not in finished]
+            if not keep:
+                break
+            optimizer = stack.retire(keep, optimizer)
+    seconds = (time.perf_counter() - started) / members
+    outcomes = []
+    for member, state in enumerate(tracking):
+        # A network never evaluated better than its start (or a run of zero epochs) keeps its initial weights.
+        network = stack.write_member(member, state.best_state) if state.best_state is not None else networks[member].eval()
+        outcomes.append(
+            TrainingOutcome(
+                network=network,
+                history=pd.DataFrame(state.history),
+                best_epoch=state.best_epoch,
+                epochs_run=state.stopped_at or epoch,
+                seconds=seconds,
+                notes=state.notes,
+            )
+        )
+    return outcomes
 
 
 def train_preference_network(
@@ -394,95 +410,8 @@ def train_preference_network(
     progress: Callable[[str], None] | None = None,
     sample_weights: np.ndarray | None = None,
 ) -> TrainingOutcome:
-    """Train with Adam and binary cross-entropy, keeping the weights of the best validation loss.
-
-    The validation rows come from artists the network never trains on, so early stopping picks
-    the epoch that generalises to new artists; the test split is not looked at here.
-    """
-    if settings.engine not in ENGINES:
-        raise ValueError(f"unknown training engine {settings.engine!r}; choose one of {ENGINES}")
-    with single_threaded():
-        return _train(x_train, y_train, x_validation, y_validation, settings, progress, sample_weights)
-
-
-def _train(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_validation: np.ndarray,
-    y_validation: np.ndarray,
-    settings: TrainingSettings,
-    progress: Callable[[str], None] | None,
-    sample_weights: np.ndarray | None,
-) -> TrainingOutcome:
-    started = time.perf_counter()
-    torch.manual_seed(settings.seed)
-    x_train = np.asarray(x_train, dtype=np.float32)
-    y_train_float = np.asarray(y_train, dtype=np.float32)
-    weights = None if sample_weights is None else np.asarray(sample_weights, dtype=np.float32)
-    network = PreferenceNet(x_train.shape[1], settings.hidden_sizes, settings.dropout, settings.input_dropout)
-    notes = []
-    engine_class: type[NumpyEngine] | type[AutogradEngine] = AutogradEngine
-    if settings.engine == "numpy":
-        reason = numpy_engine_unsupported(network)
-        if reason:
-            notes.append(f"trained with autograd: {reason}")
-        else:
-            engine_class = NumpyEngine
-    engine = engine_class(network, x_train, y_train_float, weights, settings)
-    xt = torch.tensor(x_train)
-    xv = torch.tensor(np.asarray(x_validation), dtype=torch.float32)
-    history = []
-    best_loss, best_epoch, best_state = math.inf, 0, copy.deepcopy(network.state_dict())
-    evaluations_without_gain = 0
-    epoch = 0
-    for epoch in range(1, settings.epochs + 1):
-        evaluated = epoch % settings.evaluate_every == 0 or epoch == settings.epochs
-        epoch_loss = engine.train_epoch(record_loss=evaluated)
-        if not evaluated:
-            continue
-        engine.write_weights()
-        train_metrics = classification_metrics(y_train, network.like_probability(xt).numpy())
-        validation_metrics = classification_metrics(y_validation, network.like_probability(xv).numpy())
-        history.append(
-            {
-                "epoch": epoch,
-                "epoch_train_loss": epoch_loss,
-                "train_loss": train_metrics["log_loss"],
-                "train_accuracy": train_metrics["accuracy"],
-                "validation_loss": validation_metrics["log_loss"],
-                "validation_accuracy": validation_metrics["accuracy"],
-                "validation_roc_auc": validation_metrics["roc_auc"],
-            }
-        )
-        if progress:
-            progress(
-                f"epoch {epoch}/{settings.epochs}: train loss {train_metrics['log_loss']:.4f} "
-                f"acc {train_metrics['accuracy']:.3f} | validation loss {validation_metrics['log_loss']:.4f} "
-                f"acc {validation_metrics['accuracy']:.3f}"
-            )
-        if validation_metrics["log_loss"] < best_loss - 1e-4:
-            best_loss, best_epoch = validation_metrics["log_loss"], epoch
-            best_state = copy.deepcopy(network.state_dict())
-            evaluations_without_gain = 0
-        else:
-            evaluations_without_gain += 1
-        if settings.early_stopping_patience and evaluations_without_gain >= settings.early_stopping_patience:
-            notes.append(
-                f"stopped early at epoch {epoch}: no better validation loss for "
-                f"{evaluations_without_gain} evaluations; kept epoch {best_epoch}"
-            )
-            break
-    network.load_state_dict(best_state)
-    network.eval()
-    return TrainingOutcome(
-        network=network,
-        history=pd.DataFrame(history),
-        best_epoch=best_epoch,
-        epochs_run=epoch,
-        seconds=time.perf_counter() - started,
-        notes=notes,
-        engine=engine.name,
-    )
+    """One network: `train_networks` with a single member."""
+    return train_networks(x_train, y_train, x_validation, y_validation, settings, 1, sample_weights, progress)[0]
 
 
 def artist_weights(artists: np.ndarray, power: float) -> np.ndarray | None:
@@ -498,7 +427,39 @@ def artist_weights(artists: np.ndarray, power: float) -> np.ndarray | None:
     return weights / weights.mean()
 
 
-def fit_preference_network(
+@dataclass
+class EnsembleTraining:
+    """The networks of an ensemble and how each was trained."""
+
+    members: list[TrainingOutcome]
+
+    @property
+    def networks(self) -> list[PreferenceNet]:
+        return [member.network for member in self.members]
+
+    @property
+    def history(self) -> pd.DataFrame:
+        return pd.concat([outcome.history.assign(member=member) for member, outcome in enumerate(self.members)], ignore_index=True)
+
+    @property
+    def histories(self) -> list[pd.DataFrame]:
+        return [outcome.history.assign(member=member) for member, outcome in enumerate(self.members)]
+
+    @property
+    def seconds(self) -> float:
+        return sum(member.seconds for member in self.members)
+
+    @property
+    def notes(self) -> list[str]:
+        return [f"network {index + 1}: {note}" for index, member in enumerate(self.members) for note in member.notes]
+
+    def validation_probability(self) -> np.ndarray:
+        """The validation rows' probabilities by the early-stopped networks (which never trained on
+        them), averaged over the ensemble as the final scores are."""
+        return np.mean([member.validation_probability for member in self.members], axis=0)
+
+
+def train_ensemble(
     x_fit: np.ndarray,
     y_fit: np.ndarray,
     artists_fit: np.ndarray,
@@ -506,39 +467,48 @@ def fit_preference_network(
     y_validation: np.ndarray,
     artists_validation: np.ndarray,
     settings: TrainingSettings,
+    ensemble_size: int = 1,
     artist_weighting: float = 0.0,
     refit_on_all_rows: bool = False,
     progress: Callable[[str], None] | None = None,
-) -> TrainingOutcome:
-    """Early stopping on the validation artists; then, optionally, a fresh network trained on the
-    fit and validation rows together for the number of epochs early stopping chose, so the
-    validation artists also teach the final network. No test rows are involved."""
-    outcome = train_preference_network(
-        x_fit, y_fit, x_validation, y_validation, settings, progress, artist_weights(artists_fit, artist_weighting)
+) -> EnsembleTraining:
+    """How albumrec trains, for the model it ships and for every cross-validation fold alike.
+
+    `ensemble_size` networks (seeds `settings.member_seed(m)`) are trained with early stopping on
+    the validation artists. Then, optionally, fresh networks of the same seeds are trained on the
+    fit and validation rows together, each for the number of epochs early stopping chose for it, so
+    the validation artists also teach the final networks. No test rows are involved.
+    """
+    early = train_networks(
+        x_fit, y_fit, x_validation, y_validation, settings, ensemble_size, artist_weights(artists_fit, artist_weighting), progress
     )
-    outcome.validation_probability = _probabilities(outcome.network, x_validation)
+    for outcome in early:
+        outcome.validation_probability = _probabilities(outcome.network, x_validation)
     if not refit_on_all_rows:
-        return outcome
-    refit_settings = replace(settings, epochs=max(outcome.best_epoch, 1), early_stopping_patience=0)
-    refit = train_preference_network(
+        return EnsembleTraining(early)
+    epochs = [max(outcome.best_epoch, 1) for outcome in early]
+    refits = train_networks(
         np.concatenate([x_fit, x_validation]),
         np.concatenate([y_fit, y_validation]),
         x_validation,
         y_validation,
-        refit_settings,
-        progress,
+        replace(settings, early_stopping_patience=0),
+        ensemble_size,
         artist_weights(np.concatenate([artists_fit, artists_validation]), artist_weighting),
+        progress,
+        epochs_per_member=epochs,
     )
-    refit.notes = outcome.notes + [
-        f"retrained on training and validation rows for {refit_settings.epochs} epochs (the early-stopping choice)"
-    ]
-    refit.best_epoch = outcome.best_epoch
-    refit.history = pd.concat([outcome.history.assign(phase="early_stopping"), refit.history.assign(phase="refit")], ignore_index=True)
-    refit.seconds += outcome.seconds
-    refit.validation_probability = outcome.validation_probability
-    return refit
+    for outcome, refit, count in zip(early, refits, epochs):
+        refit.notes = outcome.notes + [f"retrained on training and validation rows for {count} epochs (the early-stopping choice)"]
+        refit.best_epoch = outcome.best_epoch
+        refit.history = pd.concat(
+            [outcome.history.assign(phase="early_stopping"), refit.history.assign(phase="refit")], ignore_index=True
+        )
+        refit.seconds += outcome.seconds
+        refit.validation_probability = outcome.validation_probability
+    return EnsembleTraining(refits)
 
 
 def _probabilities(network: PreferenceNet, rows: np.ndarray) -> np.ndarray:
     with torch.no_grad():
-        return network.like_probability(torch.as_tensor(rows, dtype=torch.float32)).numpy().astype("float64")
+        return network.like_probability(torch.as_tensor(np.asarray(rows), dtype=torch.float32)).numpy().astype("float64")

@@ -3,9 +3,8 @@
 Two interfaces, one per outside system, so `raw_track_features` runs unchanged on any source:
 
 - `TrackFeatureSource.fetch_track_features(recording_ids)`: AcousticBrainz feature rows.
-- `ReleaseCatalog.recording_metadata(recording_ids)`, `.recording_tags(recording_ids)` and
-  `.candidate_tracklists(...)`: MusicBrainz metadata and tags for the labelled tracks, and the
-  tracklists of albums to judge.
+- `ReleaseCatalog.recording_metadata(recording_ids)` and `.recording_tags(recording_ids)`:
+  MusicBrainz metadata and tags for the labelled tracks.
 
 The default implementations, `IngestedTrackFeatures` and `IngestedReleaseCatalog`, answer from
 the catalog the ingest assets built from the dump archives (the Parquet tables in the
@@ -16,7 +15,7 @@ A source that is not the catalog itself can also add to it, so the album search 
 source from the same tables: `ReleaseCatalog.discover_releases()` gives release documents and
 `TrackFeatureSource.feature_documents(recording_ids)` AcousticBrainz documents, both in the
 shape the dump archives hold them. The ingest assets store them as one more partition of the
-catalog tables, parsed by the same code as the archives (see `assets.ingest`).
+catalog tables, parsed by the same code as the archives (see `assets.live_search`).
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ from albumrec_pipeline.core.catalog import (
     CandidateOptions,
     RECORDING_FEATURES_TABLE,
     EngineSettings,
-    candidate_tracklists_sql,
     compacted_lookup_sql,
     connect,
     parquet_source,
@@ -46,7 +44,7 @@ from albumrec_pipeline.core.catalog import (
     register_ids,
 )
 from albumrec_pipeline.core.musicbrainz_tags import TAG_ARCHIVES
-from albumrec_pipeline.core.releases import TRACK_COLUMNS, recording_metadata
+from albumrec_pipeline.core.releases import recording_metadata
 from albumrec_pipeline.settings import WAREHOUSE_DIR
 from albumrec_pipeline.storage.atomic import is_local
 
@@ -140,7 +138,7 @@ class TrackFeatureSource(dg.ConfigurableResource):
 
 
 class ReleaseCatalog(dg.ConfigurableResource):
-    """Anything that can describe recordings and list candidate albums with their tracks."""
+    """Anything that can describe recordings and, if it is not the catalog itself, find albums to add to it."""
 
     def recording_metadata(self, recording_ids: Sequence[str]) -> pd.DataFrame:
         """Columns mbid, artist, release_year, release_title, recording_title."""
@@ -151,10 +149,6 @@ class ReleaseCatalog(dg.ConfigurableResource):
         group and credited artists as `name=votes;...` (None when it has none). A catalog that
         knows no tags says so: every recording without."""
         return recording_tags_frame(recording_ids, {})
-
-    def candidate_tracklists(self, labelled_recordings: Sequence[str], primary_types: tuple[str, ...]) -> pd.DataFrame:
-        """`releases.TRACK_COLUMNS`, one row per track of albums holding no labelled recording."""
-        raise NotImplementedError
 
     def discover_releases(self, search: AlbumSearch, log: Callable[[str], None] | None = None) -> ReleaseDiscovery:
         """Albums found outside the catalog, to be stored as a partition of the catalog's release tables."""
@@ -269,14 +263,3 @@ class IngestedReleaseCatalog(_IngestedCatalog, ReleaseCatalog):
         tags = dict(zip(found["recording_id"], found[MUSICBRAINZ_TAGS_COLUMN]))
         log(f"catalog MusicBrainz tags: {len(tags)} of {len(ids)} recordings have some")
         return recording_tags_frame(ids, tags)
-
-    def candidate_tracklists(self, labelled_recordings: Sequence[str], primary_types: tuple[str, ...]) -> pd.DataFrame:
-        """In memory: fine for a small catalog; the `candidate_albums` asset streams it to Parquet instead."""
-        releases, tracks = self._table("musicbrainz_releases"), self._table("musicbrainz_tracks")
-        options = CandidateOptions(primary_types=tuple(primary_types))
-        table = self._query(
-            lambda connection: candidate_tracklists_sql(
-                releases, tracks, register_ids(connection, "labelled_recordings", list(labelled_recordings)), options
-            )
-        )
-        return table[TRACK_COLUMNS]

@@ -23,7 +23,7 @@ Calls are few and wide, because MusicBrainz allows one request per second:
   catalog combines the dump's (`core.catalog.recording_tags_from_documents`).
 
 The `musicbrainz_archive` asset stores the albums found as the live partition of the catalog's
-release tables, where the album search reads them like the dump's (see `assets.ingest`).
+release tables, where the album search reads them like the dump's (see `assets.live_search`).
 
 Results are kept per recording in a checkpoint store and every answer in an HTTP cache that
 expires after `cache_expire_days`, since MusicBrainz is edited continuously: a re-run of the
@@ -33,8 +33,7 @@ discovery within that time sends no request at all, and a killed one resumes whe
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import dagster as dg
@@ -44,7 +43,6 @@ from pydantic import Field
 from albumrec_pipeline.core.catalog import recording_tags_from_documents
 from albumrec_pipeline.core.releases import (
     ReleaseDocumentError,
-    candidate_tracklists,
     earliest_release_ids,
     recording_metadata,
     release_track_rows,
@@ -301,38 +299,22 @@ class MusicBrainzApiCatalog(LiveServiceClient, ReleaseCatalog):
         types = " OR ".join(f"primarytype:{_lucene_phrase(kind.lower())}" for kind in search.primary_types)
         return f"({search.query}) AND ({types})" if types else search.query
 
-    def candidate_tracklists(
-        self,
-        labelled_recordings: Sequence[str],
-        primary_types: tuple[str, ...],
-        log: Callable[[str], None] | None = None,
-        search: AlbumSearch = AlbumSearch(),
-    ) -> pd.DataFrame:
-        """Tracklists of the albums `discover_releases` finds, less those holding a labelled recording."""
-        labelled = set(labelled_recordings)
-        search = replace(search, primary_types=tuple(primary_types))
-        found = self.discover_releases(search, log, skip_recordings=labelled)
-        return candidate_tracklists(tracklist_table(found.releases), labelled, tuple(primary_types))
-
     def discover_releases(
         self,
         search: AlbumSearch,
         log: Callable[[str], None] | None = None,
-        skip_recordings: Iterable[str] = (),
     ) -> ReleaseDiscovery:
         """Up to `search.max_albums` albums matching `search.query`, as release lookup documents.
 
         Per page of the release search: the hits of the wanted types, one edition per release
         group, have their recordings listed by recording searches `reid:(a OR b ...)` (about eight
         albums a request), then each album in turn has its AcousticBrainz coverage checked (one
-        bulk request for up to 25 tracks) and only an album that passes is looked up. Albums
-        holding any of `skip_recordings` are passed over without a coverage check or a lookup.
+        bulk request for up to 25 tracks) and only an album that passes is looked up.
         """
         log = log or _logger.info
         session = self.session  # fails on a missing contact before anything else happens
         wanted_types = {kind.lower() for kind in search.primary_types}
         query = self.search_query(search)
-        skip = set(skip_recordings)
         subject = f"release search {query!r}"
         sent_before = session.stats.network_requests
         coverage_before = self.acousticbrainz.session.stats.network_requests
@@ -360,7 +342,7 @@ class MusicBrainzApiCatalog(LiveServiceClient, ReleaseCatalog):
                     break
                 if hit["id"] not in recordings:
                     recordings.update(self._release_recordings(session, _recording_batch(candidates[position:])))
-                reason = self._consider(session, hit, recordings[hit["id"]], search, skip, kept)
+                reason = self._consider(session, hit, recordings[hit["id"]], search, kept)
                 if reason:
                     skipped[reason] += 1
                 else:
@@ -430,7 +412,6 @@ class MusicBrainzApiCatalog(LiveServiceClient, ReleaseCatalog):
         hit: dict,
         recordings: list[str],
         search: AlbumSearch,
-        skip: set[str],
         kept: list[dict],
     ) -> str | None:
         """Keep the release of a search hit (append its lookup to `kept`) or say why not.
@@ -440,8 +421,6 @@ class MusicBrainzApiCatalog(LiveServiceClient, ReleaseCatalog):
         """
         if not recordings:
             return "without tracks in the search index"
-        if skip.intersection(recordings):
-            return "holding a labelled recording"
         tracks = max(len(recordings), _track_count(hit) or 0)
         covered = self.acousticbrainz.coverage(recordings)
         if len(covered) < search.min_feature_coverage * tracks:
