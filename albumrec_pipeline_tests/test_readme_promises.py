@@ -4,8 +4,9 @@
   each check is declared, and a failing blocking check stops the assets below it in its run.
 - Live services: the MusicBrainz limit of one request a second is "shared by every process of a
   run", and "dropped connections" are retried.
-- Automation: "`eager()` waits while any upstream partition is missing, so a partition that never
-  ingested ... holds the ranking back until it is materialized".
+- Automation: "`eager()` waits while any partition of an asset's own parents is missing, so a
+  partition that never ingested ... holds back what reads it", and "a change that reaches the
+  ranking another way ... re-ranks the catalog as it was last compacted".
 - The catalog from the dumps: archives are "read as a stream ... a batch of rows at a time", so
   memory is bounded by a batch, not by the size of a member.
 - Tests: the tests that read `../shared` skip without it, and fail instead under CI.
