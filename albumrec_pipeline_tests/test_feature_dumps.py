@@ -16,6 +16,7 @@ from albumrec_pipeline.core.archives import ArchiveReadError, ArchiveStream, Dum
 from albumrec_pipeline.core.catalog import (
     AUDIO_COLUMNS,
     candidate_features_sql,
+    materialize_candidate_recordings,
     compacted_features_sql,
     compacted_lookup_sql,
     copy_to_parquet,
@@ -177,7 +178,8 @@ def test_the_compacted_table_chooses_once_over_archives_in_submission_order(tmp_
             "album_title": ["A", "A", "A"], "recording_title": ["x", "y", "z"],
         })
         connection.register("candidates", candidates)
-        candidate_rows = connection.execute(candidate_features_sql("candidates", source, False)).df()
+        recordings = materialize_candidate_recordings(connection, "candidates")
+        candidate_rows = connection.execute(candidate_features_sql(recordings, source, False)).df()
     finally:
         connection.close()
 

@@ -29,6 +29,7 @@ from albumrec_pipeline.core.catalog import (
     candidate_features_sql,
     candidate_tracklists_sql,
     copy_to_parquet,
+    materialize_candidate_recordings,
     parquet_source,
     recording_tags_sql,
     register_ids,
@@ -167,9 +168,8 @@ def candidate_track_features(
     connection = catalog_engine.connect(candidate_albums, recording_features, *tables)
     try:
         candidates = parquet_source(candidate_albums.locations())
-        features = candidate_features_sql(
-            candidates, parquet_source(recording_features.locations()), config.require_highlevel
-        )
+        wanted = materialize_candidate_recordings(connection, candidates)
+        features = candidate_features_sql(wanted, parquet_source(recording_features.locations()), config.require_highlevel)
         tags = recording_tags_sql(
             parquet_source(musicbrainz_releases.locations()),
             parquet_source(musicbrainz_tracks.locations()),

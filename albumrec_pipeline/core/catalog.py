@@ -292,19 +292,27 @@ def recording_tracklists_sql(releases: str, tracks: str, recordings: str) -> str
     """
 
 
-def candidate_features_sql(candidates: str, features: str, require_highlevel: bool) -> str:
-    """Feature rows (`RAW_TRACK_COLUMNS`) of every recording on a candidate release that has features,
-    from the compacted feature table `features` (see `compacted_features_sql`).
-
-    The year is the recording's earliest on the candidates' tracklists; the titles those of
-    that appearance.
-    """
+def candidate_recordings_sql(candidates: str) -> str:
+    """One row per recording on the candidates' tracklists: its earliest year there, and the titles
+    of that appearance (`recording_id`, `release_year`, `release_title`, `recording_title`)."""
     first = "struct_pack(y := coalesce(recording_year, 9999), r := release_id, m := medium_position, t := track_position)"
-    recordings = f"""
+    return f"""
         SELECT recording_id, min(recording_year) AS release_year,
                arg_min(album_title, {first}) AS release_title, arg_min(recording_title, {first}) AS recording_title
         FROM {candidates}
         GROUP BY recording_id
+    """
+
+
+def candidate_features_sql(recordings: str, features: str, require_highlevel: bool) -> str:
+    """Feature rows (`RAW_TRACK_COLUMNS`) of every recording in `recordings` (a table of
+    `candidate_recordings_sql`'s rows) that has features, from the compacted feature table
+    `features` (see `compacted_features_sql`).
+
+    Store the recordings in a table first (`materialize_candidate_recordings`): joined as a
+    subquery, the grouping and the join of wide rows ran together and, with two threads, out of
+    a 1 GB memory limit from 3M submissions; joined to a table of them, the same rows pass in a
+    fraction of that.
     """
     columns = ", ".join(
         "CAST(w.release_year AS DOUBLE) AS release_year" if column == "release_year"
@@ -312,14 +320,18 @@ def candidate_features_sql(candidates: str, features: str, require_highlevel: bo
         else f"f.{_quoted(column)}"
         for column in RAW_TRACK_COLUMNS
     )
-    # One join of the wanted recordings with the compacted rows (not a lookup and then a join): the
-    # wanted set is read once and never materialized beside the wide feature rows.
     highlevel = f"WHERE {_has_highlevel('f')}" if require_highlevel else ""
     return f"""
         SELECT {columns}
-        FROM {features} AS f JOIN ({recordings}) AS w ON w.recording_id = f.mbid
+        FROM {features} AS f JOIN {recordings} AS w ON w.recording_id = f.mbid
         {highlevel}
     """
+
+
+def materialize_candidate_recordings(connection: duckdb.DuckDBPyConnection, candidates: str, name: str = "candidate_recordings") -> str:
+    """`candidate_recordings_sql` of `candidates` as a temporary table of the connection; returns its name."""
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {candidate_recordings_sql(candidates)}")
+    return name
 
 
 MUSICBRAINZ_TAGS_COLUMN = "musicbrainz_tags"
