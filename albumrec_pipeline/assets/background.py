@@ -11,6 +11,7 @@ from pydantic import Field
 from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
 from albumrec_pipeline.core.catalog import (
     MUSICBRAINZ_TAGS_COLUMN,
+    optional_parquet_source,
     parquet_source,
     recording_tags_sql,
     register_ids,
@@ -96,10 +97,7 @@ def background_tracks(
             parquet_source(recording_features.locations()), releases, tracks, labelled, size, config.seed
         )
         connection.execute(f"CREATE TEMP TABLE background AS {sample}")
-        optional = [
-            parquet_source(table.locations()) if table.paths else None
-            for table in (musicbrainz_release_group_tags, musicbrainz_artist_tags)
-        ]
+        optional = [optional_parquet_source(table.locations()) for table in (musicbrainz_release_group_tags, musicbrainz_artist_tags)]
         tags = recording_tags_sql(releases, tracks, "SELECT mbid AS recording_id FROM background", *optional)
         table = connection.execute(
             f"SELECT * FROM ({with_musicbrainz_tags_sql('SELECT * FROM background', tags)}) ORDER BY mbid"

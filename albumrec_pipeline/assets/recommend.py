@@ -30,6 +30,7 @@ from albumrec_pipeline.core.catalog import (
     candidate_tracklists_sql,
     copy_to_parquet,
     materialize_candidate_recordings,
+    optional_parquet_source,
     parquet_source,
     recording_tags_sql,
     register_ids,
@@ -140,10 +141,6 @@ class CandidateTrackFeaturesConfig(dg.Config):
     )
 
 
-def _optional_source(table: TableFiles) -> str | None:
-    return parquet_source(table.locations()) if table.paths else None
-
-
 @dg.asset(
     group_name=GROUP,
     kinds={"duckdb", "parquet"},
@@ -174,8 +171,8 @@ def candidate_track_features(
             parquet_source(musicbrainz_releases.locations()),
             parquet_source(musicbrainz_tracks.locations()),
             f"SELECT DISTINCT recording_id FROM {candidates}",
-            _optional_source(musicbrainz_release_group_tags),
-            _optional_source(musicbrainz_artist_tags),
+            optional_parquet_source(musicbrainz_release_group_tags.locations()),
+            optional_parquet_source(musicbrainz_artist_tags.locations()),
         )
         destination = catalog_engine.staged_file()
         rows = copy_to_parquet(connection, with_musicbrainz_tags_sql(features, tags), destination, compression="lz4")

@@ -95,6 +95,11 @@ def parquet_source(locations: Sequence[str]) -> str:
     return f"read_parquet([{files}], union_by_name = true)"
 
 
+def optional_parquet_source(locations: Sequence[str]) -> str | None:
+    """`parquet_source`, or None for a table that may be absent (an optional archive never ingested)."""
+    return parquet_source(locations) if locations else None
+
+
 def _all_present(columns: Sequence[str], alias: str = "") -> str:
     prefix = f"{alias}." if alias else ""
     return " AND ".join(f"{prefix}{_quoted(column)} IS NOT NULL" for column in columns)
