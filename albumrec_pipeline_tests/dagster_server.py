@@ -183,6 +183,36 @@ def stop(process: subprocess.Popen, grace_seconds: float = 5.0) -> None:
 
 
 @contextmanager
+def running_server(
+    command: list[str], workdir: Path, environment: dict[str, str], log_name: str, deadline_seconds: float
+) -> Iterator[RunningServer]:
+    """Start a Dagster server process on `command` (which names its loopback `--port`), wait until its
+    code location has loaded, and stop its whole process group on the way out.
+
+    Its output goes to `workdir/<log_name>.stdout.log` and `.stderr.log`: files, not pipes, since
+    nobody reads a pipe while the test runs and a full one blocks the server.
+    """
+    stdout_path, stderr_path = workdir / f"{log_name}.stdout.log", workdir / f"{log_name}.stderr.log"
+    port = command[command.index("-p") + 1]
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            command,
+            cwd=workdir,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,  # its own process group: stop() ends it with every child and run
+        )
+    server = RunningServer(f"http://127.0.0.1:{port}", process, stdout_path, stderr_path)
+    try:
+        wait_until_ready(server, deadline_seconds)
+        yield server
+    finally:
+        stop(process)
+
+
+@contextmanager
 def dagster_webserver(workdir: Path, deadline_seconds: float = 120.0) -> Iterator[RunningServer]:
     """A webserver for the albumrec code location on a free loopback port, with everything under `workdir`.
 
@@ -192,27 +222,10 @@ def dagster_webserver(workdir: Path, deadline_seconds: float = 120.0) -> Iterato
     dagster_home = write_dagster_home(workdir / "dagster_home")
     data_dir = workdir / "albumrec_data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    stdout_path, stderr_path = workdir / "webserver.stdout.log", workdir / "webserver.stderr.log"
     command = [
         sys.executable, "-m", "dagster_webserver",
-        "-h", "127.0.0.1", "-p", str(port),
+        "-h", "127.0.0.1", "-p", str(free_port()),
         "-m", CODE_LOCATION_MODULE, "-d", str(REPO_ROOT),
     ]  # fmt: skip
-    # Output goes to files, not pipes: nobody reads a pipe while the test runs, and a full pipe blocks the server.
-    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=server_environment(dagster_home, data_dir),
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,
-        )
-    server = RunningServer(f"http://127.0.0.1:{port}", process, stdout_path, stderr_path)
-    try:
-        wait_until_ready(server, deadline_seconds)
+    with running_server(command, workdir, server_environment(dagster_home, data_dir), "webserver", deadline_seconds) as server:
         yield server
-    finally:
-        stop(process)

@@ -190,11 +190,7 @@ def test_the_first_submission_is_chosen_wherever_the_dumps_put_it(small_world: D
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from albumrec_pipeline.core.catalog import (
-        compacted_features_sql,
-        connect,
-        parquet_source,
-    )
+    from albumrec_pipeline.core.catalog import compact_recording_features, connect
     from albumrec_pipeline.core.feature_dumps import (
         TABLE_SCHEMAS,
         IngestCounts,
@@ -217,11 +213,10 @@ def test_the_first_submission_is_chosen_wherever_the_dumps_put_it(small_world: D
     assert lowlevel_rows > len(small_world.lowlevel_documents)
     connection = connect()
     try:
-        chosen = connection.execute(
-            compacted_features_sql(parquet_source(files["lowlevel"]), parquet_source(files["highlevel"]))
-        ).df()
+        compact_recording_features(connection, files["lowlevel"], files["highlevel"], tmp_path / "compacted.parquet")
     finally:
         connection.close()
+    chosen = pd.read_parquet(tmp_path / "compacted.parquet")
     assert chosen["mbid"].is_unique and list(chosen["mbid"]) == sorted(chosen["mbid"])
     assert set(chosen["mbid"]) == set(small_world.lowlevel_documents)
     expected = {mbid: document["rhythm"]["bpm"] for mbid, document in small_world.lowlevel_documents.items()}

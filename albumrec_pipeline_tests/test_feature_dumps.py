@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -16,12 +17,10 @@ from albumrec_pipeline.core.archives import ArchiveReadError, ArchiveStream, Dum
 from albumrec_pipeline.core.catalog import (
     AUDIO_COLUMNS,
     candidate_features_sql,
-    materialize_candidate_recordings,
-    compacted_features_sql,
+    compact_recording_features,
     compacted_lookup_sql,
-    copy_to_parquet,
+    materialize_candidate_recordings,
     parquet_source,
-    recording_features_sql,
 )
 from albumrec_pipeline.core.documents import track_row_from_documents
 from albumrec_pipeline.core.feature_columns import COMPACT_LOWLEVEL_COLUMNS, HIGHLEVEL_COLUMNS
@@ -36,7 +35,7 @@ from albumrec_pipeline.core.feature_dumps import (
     ingest_feature_archive,
 )
 from albumrec_pipeline.demo.dump_writer import csv_dump_lines, write_tar_xz, write_tar_zst
-from albumrec_pipeline_tests.catalog_files import ingest_feature_folder, sources
+from albumrec_pipeline_tests.catalog_files import ingest_feature_folder
 from albumrec_pipeline_tests.factories import (
     highlevel_document,
     lowlevel_document,
@@ -98,12 +97,18 @@ def test_a_batch_keeps_the_lowest_offset_and_is_cut_between_recordings() -> None
 
 
 def _chosen(files: dict[str, list[str]], require_highlevel: bool = True) -> pd.DataFrame:
-    tables = sources(files)
-    connection = duckdb.connect()
-    try:
-        return connection.execute(recording_features_sql(tables["lowlevel"], tables["highlevel"], None, require_highlevel)).df()
-    finally:
-        connection.close()
+    """The compacted table of the ingested `files`; with `require_highlevel`, its rows with both documents."""
+    with tempfile.TemporaryDirectory() as folder:
+        compacted = Path(folder, "recording_features.parquet")
+        connection = duckdb.connect()
+        try:
+            compact_recording_features(connection, files["lowlevel"], files["highlevel"], compacted)
+            chosen = connection.execute(f"SELECT * FROM {parquet_source([compacted.as_posix()])}").df()
+        finally:
+            connection.close()
+    if require_highlevel:
+        chosen = chosen[chosen[HIGHLEVEL_COLUMNS].notna().all(axis="columns")]
+    return chosen.reset_index(drop=True)
 
 
 def test_the_lowest_offset_wins_across_archives(tmp_path: Path) -> None:
@@ -130,6 +135,32 @@ def test_the_lowest_offset_wins_across_archives(tmp_path: Path) -> None:
         assert row[column] == pytest.approx(expected[column]) if isinstance(expected[column], float) else row[column] == expected[column]
 
 
+def test_a_submission_held_by_two_partitions_is_compacted_once(tmp_path: Path) -> None:
+    """The live search can fetch a submission a dump archive also holds: the same row then sits in
+    two partitions' files. The compacted table keeps one row per recording, the same as with one
+    copy, for JSON rows and for CSV submissions alike."""
+    json_only, csv_only = recording_id(11), recording_id(12)
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    write_tar_zst(dumps / "json.tar.zst", [
+        (_path("lowlevel", json_only, 1), orjson.dumps(lowlevel_document(shift=1.0))),
+        (_path("lowlevel", json_only, 0), orjson.dumps(lowlevel_document(shift=0.0))),
+        (_path("highlevel", json_only, 0), orjson.dumps(highlevel_document(0.4))),
+    ])
+    for kind in ("lowlevel", "rhythm", "tonal"):
+        _csv_archive(dumps, kind, list(csv_dump_lines(kind, [(csv_only, 0, lowlevel_document(shift=2.0))])))
+    once = ingest_feature_folder(dumps, tmp_path / "once", batch_rows=1)
+    again = ingest_feature_folder(dumps, tmp_path / "again", batch_rows=1)
+    twice = {kind: once[kind] + again[kind] for kind in once}
+
+    single, doubled = _chosen(once, require_highlevel=False), _chosen(twice, require_highlevel=False)
+    assert doubled["mbid"].tolist() == sorted([json_only, csv_only])
+    pd.testing.assert_frame_equal(doubled, single)
+    assert doubled.set_index("mbid").loc[json_only, "bpm"] == pytest.approx(
+        track_row_from_documents(json_only, lowlevel_document(shift=0.0), highlevel_document(0.4))["bpm"]
+    )
+
+
 def test_the_compacted_table_chooses_once_over_archives_in_submission_order(tmp_path: Path) -> None:
     """Archives in submission order: each recording's submissions are in different archives, the
     earliest of them not always in the first. The compacted table has one row per recording, the
@@ -154,19 +185,11 @@ def test_the_compacted_table_chooses_once_over_archives_in_submission_order(tmp_
                         (_path("highlevel", mbids[3], 0), orjson.dumps(highlevel_document(0.7)))]
         write_tar_zst(dumps / f"acousticbrainz-lowlevel-json-20220623-{archive}.tar.zst", members)
     files = ingest_feature_folder(dumps, tmp_path / "tables", batch_rows=100)
-    tables = sources(files)
     connection = duckdb.connect()
     try:
         compacted = tmp_path / "recording_features.parquet"
-        rows = copy_to_parquet(connection, compacted_features_sql(tables["lowlevel"], tables["highlevel"]), compacted)
+        rows = compact_recording_features(connection, files["lowlevel"], files["highlevel"], compacted)
         table = pd.read_parquet(compacted)
-        every_submission = tmp_path / "chosen_on_reading.parquet"
-        copy_to_parquet(
-            connection,
-            recording_features_sql(tables["lowlevel"], tables["highlevel"], None, require_highlevel=False),
-            every_submission,
-        )
-        uncompacted = pd.read_parquet(every_submission)
         source = parquet_source([compacted.as_posix()])
         wanted = pd.DataFrame({"recording_id": [mbids[0], mbids[2], mbids[4]]})
         connection.register("wanted", wanted)
@@ -191,10 +214,6 @@ def test_the_compacted_table_chooses_once_over_archives_in_submission_order(tmp_
     bpm = {mbid: track_row_from_documents(mbid, lowlevel_document(shift=shift), highlevel_document(0.5))["bpm"]
            for mbid, shift in expected.items()}
     assert dict(zip(table["mbid"], table["bpm"])) == pytest.approx(bpm)
-    # The same choice as reading every submission.
-    pd.testing.assert_frame_equal(
-        table.reset_index(drop=True), uncompacted.sort_values("mbid").reset_index(drop=True)
-    )
     assert table.set_index("mbid")[HIGHLEVEL_COLUMNS[0]].notna().to_dict() == {
         mbids[0]: True, mbids[1]: False, mbids[2]: False, mbids[3]: True, mbids[5]: False,
     }

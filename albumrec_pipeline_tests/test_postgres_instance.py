@@ -28,7 +28,6 @@ import copy
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 import urllib.request
@@ -40,7 +39,6 @@ from typing import Any, Iterator
 import dagster as dg
 import pytest
 import yaml
-from dagster._core.events import DagsterEventType
 
 from albumrec_pipeline.cli import EXECUTORS
 from albumrec_pipeline.definitions import QUIET_CONSOLE, build_definitions
@@ -49,9 +47,8 @@ from albumrec_pipeline_tests.dagster_server import (
     REPO_ROOT,
     RunningServer,
     free_port,
+    running_server,
     server_environment,
-    stop,
-    wait_until_ready,
 )
 from albumrec_pipeline_tests.postgres_server import PostgresServer, find_server_programs, postgres_server
 
@@ -212,30 +209,13 @@ def launch_partition_run(url: str, job_name: str, partition: str) -> dict[str, s
 @contextmanager
 def dagster_dev(workdir: Path, environment: dict[str, str], deadline_seconds: float = 180.0) -> Iterator[RunningServer]:
     """`dagster dev` on the repository's workspace: webserver, daemon and one code server for both."""
-    port = free_port()
-    stdout_path, stderr_path = workdir / "dagster_dev.stdout.log", workdir / "dagster_dev.stderr.log"
     command = [
         sys.executable, "-m", "dagster", "dev",
         "-w", str(WORKSPACE),
-        "-h", "127.0.0.1", "-p", str(port),
+        "-h", "127.0.0.1", "-p", str(free_port()),
     ]  # fmt: skip
-    # Output to files, not pipes: nobody reads a pipe while the test runs, and a full pipe blocks.
-    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,  # its own process group: stop() ends it with every run it started
-        )
-    server = RunningServer(f"http://127.0.0.1:{port}", process, stdout_path, stderr_path)
-    try:
-        wait_until_ready(server, deadline_seconds)
+    with running_server(command, workdir, environment, "dagster_dev", deadline_seconds) as server:
         yield server
-    finally:
-        stop(process)
 
 
 def wait_for_runs(instance: dg.DagsterInstance, run_ids: list[str], server: RunningServer) -> list[dg.DagsterRun]:
@@ -253,7 +233,7 @@ def wait_for_runs(instance: dg.DagsterInstance, run_ids: list[str], server: Runn
         time.sleep(1)
 
 
-def event_time(instance: dg.DagsterInstance, run_id: str, event_type: DagsterEventType) -> float:
+def event_time(instance: dg.DagsterInstance, run_id: str, event_type: dg.DagsterEventType) -> float:
     entries = instance.all_logs(run_id, of_type=event_type)
     assert len(entries) == 1, f"run {run_id} has {len(entries)} {event_type.value} events"
     return entries[0].timestamp
@@ -349,8 +329,8 @@ def test_ingest_partitions_queue_on_the_readme_postgres_instance(tmp_path, monke
 
             records = instance.get_run_records(dg.RunsFilter(run_ids=list(submitted)))
             # The daemon takes a run off the queue by launching it: RUN_STARTING is that moment.
-            enqueued = {run_id: event_time(instance, run_id, DagsterEventType.RUN_ENQUEUED) for run_id in submitted}
-            dequeued = {run_id: event_time(instance, run_id, DagsterEventType.RUN_STARTING) for run_id in submitted}
+            enqueued = {run_id: event_time(instance, run_id, dg.DagsterEventType.RUN_ENQUEUED) for run_id in submitted}
+            dequeued = {run_id: event_time(instance, run_id, dg.DagsterEventType.RUN_STARTING) for run_id in submitted}
             finished = {record.dagster_run.run_id: record.end_time for record in records}
             assert all(enqueued[run_id] <= dequeued[run_id] <= finished[run_id] for run_id in submitted)
 
@@ -371,8 +351,8 @@ def test_ingest_partitions_queue_on_the_readme_postgres_instance(tmp_path, monke
             # Each run executed its step in a process of its own (the multiprocess executor).
             for run in runs:
                 assert run.run_config["execution"] == {"config": {"multiprocess": {}}}
-                (run_start,) = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_START)
-                step_starts = instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
+                (run_start,) = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)
+                step_starts = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
                 run_pid, step_pids = run_start.dagster_event.pid, {entry.dagster_event.pid for entry in step_starts}
                 assert step_pids and run_pid not in step_pids, (run.job_name, run_pid, step_pids)
 

@@ -26,7 +26,7 @@ feature dumps for a tenth of the submissions, `release.tar.xz`, `release-group.t
   summed time of the archives' runs, by the wall clock and per CPU-second (on a shared
   machine the wall clock counts other people's work too). Generated archives are deleted once
   ingested, unless `--keep`.
-* compaction: `compacted_features_sql` written with `copy_to_parquet` (the `recording_features` asset);
+* compaction: `compact_recording_features` (the `recording_features` asset);
 * candidate build: `candidate_tracklists_sql` (`candidate_albums`);
 * candidate features: `candidate_features_sql` on the compacted table, then, timed apart, the
   recordings' MusicBrainz tags joined to it with `recording_tags_sql` and
@@ -704,10 +704,10 @@ def measure(folder: Path, discard: bool) -> dict[str, float]:
         EngineSettings,
         candidate_features_sql,
         candidate_tracklists_sql,
-        materialize_candidate_recordings,
-        compacted_features_sql,
+        compact_recording_features,
         connect,
         copy_to_parquet,
+        materialize_candidate_recordings,
         parquet_source,
         recording_tags_sql,
         with_musicbrainz_tags_sql,
@@ -737,8 +737,9 @@ def measure(folder: Path, discard: bool) -> dict[str, float]:
         ("2 GB", EngineSettings(memory_limit="2GB", temp_directory=settings.temp_directory)),
     )
 
-    def timed(name: str, query: str, destination: Path, compression: str = "zstd", prepare=None) -> int:
-        """`prepare(connection)`, when given, runs first on the same connection (and is timed with the query)."""
+    def timed(name: str, query: str | None, destination: Path, compression: str = "zstd", prepare=None, write=None) -> int:
+        """`prepare(connection)`, when given, runs first on the same connection (and is timed with the query);
+        `write(connection)`, when given instead of a query, writes `destination` and returns its rows."""
         attempts = (("defaults", settings), *fallbacks)
         for number, (label, engine) in enumerate(attempts):
             started = time.perf_counter()
@@ -746,7 +747,7 @@ def measure(folder: Path, discard: bool) -> dict[str, float]:
             try:
                 if prepare:
                     prepare(connection)
-                rows = copy_to_parquet(connection, query, destination, compression)
+                rows = write(connection) if write else copy_to_parquet(connection, query, destination, compression)
             except duckdb.Error as error:
                 if number == len(attempts) - 1:
                     raise
@@ -765,8 +766,11 @@ def measure(folder: Path, discard: bool) -> dict[str, float]:
 
     compacted = tables / "recording_features" / "recording_features.parquet"
     result["recordings_compacted"] = timed(
-        "compaction", compacted_features_sql(source("acousticbrainz_lowlevel"), source("acousticbrainz_highlevel")),
-        compacted,
+        "compaction", None, compacted,
+        write=lambda connection: compact_recording_features(
+            connection, [str(path) for path in files("acousticbrainz_lowlevel")],
+            [str(path) for path in files("acousticbrainz_highlevel")], compacted,
+        ),
     )
     candidates = scratch / "candidates.parquet"
     no_labels = "SELECT recording_id FROM (SELECT NULL::VARCHAR AS recording_id) WHERE false"

@@ -10,8 +10,9 @@ document. The candidates and the listener's lookups read it instead of the raw t
 It is rebuilt whole whenever an archive partition changes. A recording's submissions may sit in
 any archive, so a re-ingested archive can change the choice for recordings whose other rows
 are elsewhere: an incremental update would scan every archive for those recordings anyway.
-The full rebuild is one aggregate over the catalog, which DuckDB runs out of core in a bounded
-memory; `benchmarks/catalog.py` measures it at 1M to 10M submissions.
+The full rebuild chooses on ids and offsets, then sorts the chosen rows, all of which DuckDB
+runs out of core in a bounded memory; `benchmarks/catalog.py` measures it at 1M to 10M
+submissions.
 """
 
 import time
@@ -21,8 +22,7 @@ import dagster as dg
 from albumrec_pipeline.automation import UPDATE_WHEN_UPSTREAM_CHANGES
 from albumrec_pipeline.core.catalog import (
     RECORDING_FEATURES_TABLE,
-    compacted_features_sql,
-    copy_to_parquet,
+    compact_recording_features,
     parquet_source,
 )
 from albumrec_pipeline.core.feature_columns import HIGHLEVEL_COLUMNS
@@ -52,10 +52,10 @@ def recording_features(
     started = time.perf_counter()
     connection = catalog_engine.connect(acousticbrainz_lowlevel, acousticbrainz_highlevel)
     try:
-        lowlevel = parquet_source(acousticbrainz_lowlevel.locations())
-        highlevel = parquet_source(acousticbrainz_highlevel.locations())
         destination = catalog_engine.staged_file()
-        recordings = copy_to_parquet(connection, compacted_features_sql(lowlevel, highlevel), destination)
+        recordings = compact_recording_features(
+            connection, acousticbrainz_lowlevel.locations(), acousticbrainz_highlevel.locations(), destination
+        )
         with_highlevel = connection.execute(
             f"SELECT count(*) FROM {parquet_source([destination.as_posix()])} "
             f"WHERE {HIGHLEVEL_COLUMNS[0]} IS NOT NULL"

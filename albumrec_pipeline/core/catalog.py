@@ -20,12 +20,13 @@ Choosing a recording's submission, over all archives at once:
 
 The answer does not depend on how the submissions were spread over archives. The dumps are
 in submission order, so the tables hold about four rows per recording: the choice is made once,
-after ingest, into the compacted `recording_features` table (`compacted_features_sql`), which
+after ingest, into the compacted `recording_features` table (`compact_recording_features`), which
 the candidates' features and the lookups read (`candidate_features_sql`, `compacted_lookup_sql`).
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,56 +109,97 @@ def _all_present(columns: Sequence[str], alias: str = "") -> str:
 # Orders submissions for the low-level choice: complete rows first, then by offset.
 _INCOMPLETE_PENALTY = 1_000_000_000
 
+RECORDING_FEATURES_TABLE = "recording_features"
 
-def chosen_lowlevel_sql(lowlevel: str, recordings: str | None = None) -> str:
-    """One low-level row per recording (see the module doc for the rule), from table expression `lowlevel`.
 
-    `recordings`: a query yielding a `recording_id` column to restrict to, or None for all.
-    Written as aggregates and joins, which DuckDB spills to disk when they outgrow memory
-    (a window function would hold each partition of the data in memory).
-    """
-    restrict = f"WHERE mbid IN (SELECT recording_id FROM ({recordings}))" if recordings else ""
+def _rows_with_position(locations: Sequence[str]) -> str:
+    """`parquet_source` with each row's place: `file_index` (its file in `locations`) and
+    `file_row_number`. Two copies of one submission (a dump archive and the live search both hold
+    it) differ there and nowhere else."""
+    if not locations:
+        raise FileNotFoundError("no Parquet files to read")
+    files = ", ".join(_literal(location) for location in locations)
+    return f"read_parquet([{files}], union_by_name = true, file_row_number = true)"
+
+
+def _choose_lowlevel_sql(lowlevel: str) -> str:
+    """One row per recording: `mbid`, `preference` (the chosen offset, plus `_INCOMPLETE_PENALTY`
+    for a submission combined from CSV rows) and, for a JSON row, its `file_index` and
+    `file_row_number`. Only ids and offsets are grouped, so the aggregate stays narrow."""
     complete = _all_present(LOWLEVEL_FEATURE_COLUMNS)
-    columns = ", ".join(_quoted(c) for c in LOWLEVEL_FEATURE_COLUMNS + TAG_COLUMNS)
-    combined = ", ".join(f"any_value({_quoted(c)}) AS {_quoted(c)}" for c in LOWLEVEL_FEATURE_COLUMNS + TAG_COLUMNS)
+    # A CSV submission is usable once its lowlevel, rhythm and tonal rows together give every compact column.
+    csv_usable = " AND ".join(
+        f"count({_quoted(column)}) FILTER (WHERE NOT ({complete})) > 0" for column in COMPACT_LOWLEVEL_COLUMNS
+    )
     return f"""
-        WITH rows AS (SELECT * FROM {lowlevel} {restrict}),
-        candidates AS (
-            -- JSON documents: complete rows, one per submission.
-            SELECT mbid, submission_offset, {columns}, submission_offset AS preference
-            FROM rows WHERE {complete}
-            UNION ALL
-            -- CSV lines: the lowlevel, rhythm and tonal files of one submission, combined.
-            SELECT *, submission_offset + {_INCOMPLETE_PENALTY} AS preference FROM (
-                SELECT mbid, submission_offset, {combined}
-                FROM rows WHERE NOT ({complete})
-                GROUP BY mbid, submission_offset
-            )
-            WHERE {_all_present(COMPACT_LOWLEVEL_COLUMNS)}
+        WITH submissions AS (
+            SELECT mbid, submission_offset,
+                   min(struct_pack(i := file_index, n := file_row_number)) FILTER (WHERE {complete}) AS json_row,
+                   {csv_usable} AS csv_usable
+            FROM {lowlevel}
+            GROUP BY mbid, submission_offset
         ),
-        chosen AS (SELECT mbid, min(preference) AS preference FROM candidates GROUP BY mbid)
-        -- DISTINCT ON: the same submission can sit in two partitions (a dump and the live search).
-        SELECT DISTINCT ON (candidates.mbid) candidates.* EXCLUDE (preference)
-        FROM candidates JOIN chosen USING (mbid, preference)
+        choices AS (
+            SELECT mbid, min(struct_pack(
+                p := CASE WHEN json_row IS NULL THEN submission_offset + {_INCOMPLETE_PENALTY} ELSE submission_offset END,
+                i := json_row.i, n := json_row.n
+            )) AS choice
+            FROM submissions WHERE json_row IS NOT NULL OR csv_usable
+            GROUP BY mbid
+        )
+        SELECT mbid, choice.p AS preference, choice.i AS file_index, choice.n AS file_row_number FROM choices
     """
 
 
-def chosen_highlevel_sql(highlevel: str, recordings: str | None = None) -> str:
-    restrict = f"AND mbid IN (SELECT recording_id FROM ({recordings}))" if recordings else ""
+def _choose_highlevel_sql(highlevel: str, chosen_lowlevel: str) -> str:
+    """The lowest-offset complete high-level row of each recording in table `chosen_lowlevel`."""
     return f"""
-        WITH rows AS (SELECT * FROM {highlevel} WHERE {_all_present(HIGHLEVEL_COLUMNS)} {restrict}),
-        chosen AS (SELECT mbid, min(submission_offset) AS submission_offset FROM rows GROUP BY mbid)
-        SELECT DISTINCT ON (rows.mbid) rows.* FROM rows JOIN chosen USING (mbid, submission_offset)
+        SELECT mbid, choice.i AS file_index, choice.n AS file_row_number FROM (
+            SELECT mbid, min(struct_pack(o := submission_offset, i := file_index, n := file_row_number)) AS choice
+            FROM {highlevel}
+            WHERE {_all_present(HIGHLEVEL_COLUMNS)} AND mbid IN (SELECT mbid FROM {chosen_lowlevel})
+            GROUP BY mbid
+        )
     """
 
 
-def recording_features_sql(lowlevel: str, highlevel: str, recordings: str | None, require_highlevel: bool) -> str:
-    """Feature rows in `AUDIO_COLUMNS`: one per recording that has low-level features.
-
-    Without `require_highlevel`, recordings lacking a high-level document are kept with empty
-    high-level columns (a model trained on the compact feature set can still score them).
+def _chosen_lowlevel_rows_sql(lowlevel: str, chosen: str) -> str:
+    """The chosen low-level rows (the JSON row itself, or a submission's CSV rows combined), by id."""
+    complete = _all_present(LOWLEVEL_FEATURE_COLUMNS, "r")
+    columns = LOWLEVEL_FEATURE_COLUMNS + TAG_COLUMNS
+    picked = ", ".join(f"r.{_quoted(c)}" for c in columns)
+    combined = ", ".join(f"any_value(r.{_quoted(c)}) AS {_quoted(c)}" for c in columns)
+    return f"""
+        SELECT r.mbid, {picked} FROM {lowlevel} AS r
+        SEMI JOIN {chosen} AS c
+            ON c.file_index = r.file_index AND c.file_row_number = r.file_row_number AND c.mbid = r.mbid
+        UNION ALL
+        SELECT r.mbid, {combined} FROM {lowlevel} AS r
+        SEMI JOIN (SELECT mbid, preference - {_INCOMPLETE_PENALTY} AS submission_offset
+                   FROM {chosen} WHERE file_index IS NULL) AS c
+            ON c.mbid = r.mbid AND c.submission_offset = r.submission_offset
+        WHERE NOT ({complete})
+        GROUP BY r.mbid, r.submission_offset
+        ORDER BY mbid
     """
-    join = "JOIN" if require_highlevel else "LEFT JOIN"
+
+
+def _chosen_highlevel_rows_sql(highlevel: str, chosen: str, chosen_lowlevel: str) -> str:
+    """A high-level row for every recording of `chosen_lowlevel`, by id: the chosen document's,
+    or an empty one. Both files then hold the same ids in the same order."""
+    columns = ", ".join(f"r.{_quoted(c)}" for c in HIGHLEVEL_COLUMNS + TAG_COLUMNS)
+    return f"""
+        SELECT r.mbid, {columns} FROM {highlevel} AS r
+        SEMI JOIN {chosen} AS c
+            ON c.file_index = r.file_index AND c.file_row_number = r.file_row_number AND c.mbid = r.mbid
+        UNION ALL BY NAME
+        SELECT mbid FROM {chosen_lowlevel} WHERE mbid NOT IN (SELECT mbid FROM {chosen})
+        ORDER BY mbid
+    """
+
+
+def _side_by_side_sql(lowlevel_rows: str, highlevel_rows: str) -> str:
+    """The two sorted files joined row by row (no hash table), in `AUDIO_COLUMNS`."""
     columns = []
     for column in AUDIO_COLUMNS:
         if column == "mbid":
@@ -169,28 +211,59 @@ def recording_features_sql(lowlevel: str, highlevel: str, recordings: str | None
             columns.append(f"hl.{_quoted(column)}")
         else:
             columns.append(f"ll.{_quoted(column)}")
+    misaligned = "error('compaction: the low-level and high-level rows are out of step')"
     return f"""
         SELECT {", ".join(columns)}
-        FROM ({chosen_lowlevel_sql(lowlevel, recordings)}) AS ll
-        {join} ({chosen_highlevel_sql(highlevel, recordings)}) AS hl ON hl.mbid = ll.mbid
+        FROM read_parquet({_literal(lowlevel_rows)}) AS ll POSITIONAL JOIN read_parquet({_literal(highlevel_rows)}) AS hl
+        WHERE CASE WHEN ll.mbid IS DISTINCT FROM hl.mbid THEN {misaligned} ELSE true END
     """
 
 
-RECORDING_FEATURES_TABLE = "recording_features"
+def compact_recording_features(
+    connection: duckdb.DuckDBPyConnection,
+    lowlevel_locations: Sequence[str],
+    highlevel_locations: Sequence[str],
+    destination: Path,
+) -> int:
+    """Write the compacted feature table (`recording_features`) to `destination`; returns its rows.
 
-
-def compacted_features_sql(lowlevel: str, highlevel: str) -> str:
-    """The compacted feature table (`recording_features`): one row per recording with low-level
-    features, in `AUDIO_COLUMNS`, its high-level columns empty when it has no high-level document,
-    sorted by recording id.
+    One row per recording with low-level features, in `AUDIO_COLUMNS`, sorted by recording id:
+    its chosen low-level submission and its lowest-offset high-level document, whose columns
+    stay empty when it has none (see the module doc for the choice).
 
     The dumps are written in submission order, so a recording's submissions are spread over
     every archive and the catalog tables hold nearly all of them (about four per recording).
     Choosing once, here, means the candidates and the lookups read a quarter of the rows and no
     longer deduplicate; the order by id keeps a recording's row where Parquet's row-group
     statistics can find it.
+
+    Done in steps whose memory does not grow with the catalog. The choice is made on ids,
+    offsets and row positions alone (narrow tables); the chosen wide rows of each kind are
+    then sorted by id into a file of their own (DuckDB sorts out of core), and the two files
+    are read side by side. As one query, the wide join, the de-duplication and the sort ran
+    together and, with two threads, needed more than 1 GB from 10M submissions.
     """
-    return f"{recording_features_sql(lowlevel, highlevel, None, require_highlevel=False)} ORDER BY mbid"
+    lowlevel = _rows_with_position(lowlevel_locations)
+    highlevel = _rows_with_position(highlevel_locations)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".compaction-", dir=destination.parent) as folder:
+        lowlevel_rows, highlevel_rows = Path(folder, "lowlevel.parquet"), Path(folder, "highlevel.parquet")
+        connection.execute(f"CREATE OR REPLACE TEMP TABLE chosen_lowlevel AS {_choose_lowlevel_sql(lowlevel)}")
+        connection.execute(
+            f"CREATE OR REPLACE TEMP TABLE chosen_highlevel AS {_choose_highlevel_sql(highlevel, 'chosen_lowlevel')}"
+        )
+        copy_to_parquet(connection, _chosen_lowlevel_rows_sql(lowlevel, "chosen_lowlevel"), lowlevel_rows, "lz4")
+        copy_to_parquet(
+            connection, _chosen_highlevel_rows_sql(highlevel, "chosen_highlevel", "chosen_lowlevel"), highlevel_rows, "lz4"
+        )
+        connection.execute("DROP TABLE chosen_lowlevel; DROP TABLE chosen_highlevel")
+        # A positional join is only meaningful in file order.
+        kept = connection.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+        connection.execute("SET preserve_insertion_order = true")
+        try:
+            return copy_to_parquet(connection, _side_by_side_sql(lowlevel_rows.as_posix(), highlevel_rows.as_posix()), destination)
+        finally:
+            connection.execute(f"SET preserve_insertion_order = {'true' if kept else 'false'}")
 
 
 def _has_highlevel(alias: str) -> str:
@@ -312,7 +385,7 @@ def candidate_recordings_sql(candidates: str) -> str:
 def candidate_features_sql(recordings: str, features: str, require_highlevel: bool) -> str:
     """Feature rows (`RAW_TRACK_COLUMNS`) of every recording in `recordings` (a table of
     `candidate_recordings_sql`'s rows) that has features, from the compacted feature table
-    `features` (see `compacted_features_sql`).
+    `features` (see `compact_recording_features`).
 
     Store the recordings in a table first (`materialize_candidate_recordings`): joined as a
     subquery, the grouping and the join of wide rows ran together and, with two threads, out of
