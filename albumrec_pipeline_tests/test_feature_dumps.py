@@ -16,11 +16,10 @@ import pytest
 from albumrec_pipeline.core.archives import ArchiveReadError, ArchiveStream, DumpFormatError
 from albumrec_pipeline.core.catalog import (
     AUDIO_COLUMNS,
-    candidate_features_sql,
     compact_recording_features,
     compacted_lookup_sql,
-    materialize_candidate_recordings,
     parquet_source,
+    write_candidate_features,
 )
 from albumrec_pipeline.core.documents import track_row_from_documents
 from albumrec_pipeline.core.feature_columns import COMPACT_LOWLEVEL_COLUMNS, HIGHLEVEL_COLUMNS
@@ -201,8 +200,16 @@ def test_the_compacted_table_chooses_once_over_archives_in_submission_order(tmp_
             "album_title": ["A", "A", "A"], "recording_title": ["x", "y", "z"],
         })
         connection.register("candidates", candidates)
-        recordings = materialize_candidate_recordings(connection, "candidates")
-        candidate_rows = connection.execute(candidate_features_sql(recordings, source, False)).df()
+        tags = f"SELECT * FROM (VALUES ('{mbids[3]}', 'rock=2')) AS t(recording_id, musicbrainz_tags)"
+        # One part per recording, and all in one part: the same rows.
+        in_parts, whole = tmp_path / "in_parts.parquet", tmp_path / "whole.parquet"
+        written = write_candidate_features(connection, "candidates", source, in_parts, False, tags, part_recordings=1)
+        write_candidate_features(connection, "candidates", source, whole, False, tags)
+        candidate_rows = connection.execute(f"SELECT * FROM {parquet_source([in_parts.as_posix()])}").df()
+        whole_rows = connection.execute(f"SELECT * FROM {parquet_source([whole.as_posix()])}").df()
+        with_highlevel_only = tmp_path / "with_highlevel_only.parquet"
+        write_candidate_features(connection, "candidates", source, with_highlevel_only, True, part_recordings=2)
+        highlevel_rows = connection.execute(f"SELECT * FROM {parquet_source([with_highlevel_only.as_posix()])}").df()
     finally:
         connection.close()
 
@@ -218,8 +225,15 @@ def test_the_compacted_table_chooses_once_over_archives_in_submission_order(tmp_
         mbids[0]: True, mbids[1]: False, mbids[2]: False, mbids[3]: True, mbids[5]: False,
     }
     assert sorted(looked_up["mbid"]) == [mbids[0], mbids[2]] and with_highlevel["mbid"].tolist() == [mbids[0]]
-    assert sorted(candidate_rows["mbid"]) == [mbids[3], mbids[5]]
+    assert written == 2 and sorted(candidate_rows["mbid"]) == [mbids[3], mbids[5]]
     assert dict(zip(candidate_rows["mbid"], candidate_rows["release_year"])) == {mbids[3]: 1999.0, mbids[5]: 2001.0}
+    assert dict(zip(candidate_rows["mbid"], candidate_rows["recording_title"])) == {mbids[3]: "x", mbids[5]: "y"}
+    tagged = candidate_rows.set_index("mbid")["musicbrainz_tags"]
+    assert tagged[mbids[3]] == "rock=2" and pd.isna(tagged[mbids[5]])
+    pd.testing.assert_frame_equal(
+        candidate_rows.sort_values("mbid").reset_index(drop=True), whole_rows.sort_values("mbid").reset_index(drop=True)
+    )
+    assert highlevel_rows["mbid"].tolist() == [mbids[3]] and "musicbrainz_tags" not in highlevel_rows.columns
 
 
 def _csv_archive(folder: Path, kind: str, lines: list[str]) -> None:

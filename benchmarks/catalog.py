@@ -4,6 +4,7 @@
     python benchmarks/catalog.py --sizes 300000 1000000   # a quicker look: a few minutes
     python benchmarks/catalog.py --sizes 10000000 --keep --save figures.json   # keep the dumps, save the figures
     python benchmarks/catalog.py --sizes 10000000 --reuse # measure kept dumps again
+    python benchmarks/catalog.py --sizes 10000000 --after-ingest figures.json # kept tables: the steps after ingest again
     python benchmarks/catalog.py --help
 
 Sizes count AcousticBrainz submissions: N low-level documents and as many high-level ones (each
@@ -28,9 +29,8 @@ feature dumps for a tenth of the submissions, `release.tar.xz`, `release-group.t
   ingested, unless `--keep`.
 * compaction: `compact_recording_features` (the `recording_features` asset);
 * candidate build: `candidate_tracklists_sql` (`candidate_albums`);
-* candidate features: `candidate_features_sql` on the compacted table, then, timed apart, the
-  recordings' MusicBrainz tags joined to it with `recording_tags_sql` and
-  `with_musicbrainz_tags_sql` (`candidate_track_features` runs both in one query);
+* candidate features: `write_candidate_features` on the compacted table, with the recordings'
+  MusicBrainz tags (`recording_tags_sql`), as `candidate_track_features` runs it;
 * scoring: `score_feature_batches` with a network of albumrec's shape, then `pooled_scores_sql`
   (`track_scores`); ranking: `album_ranking_sql` (`album_recommendations`);
 * peak RSS of the measuring process and of the ingest workers; the Parquet each table takes.
@@ -645,11 +645,8 @@ def _bytes(paths) -> int:
     return sum(path.stat().st_size for path in paths)
 
 
-def measure(folder: Path, discard: bool) -> dict[str, float]:
-    scratch, tables = folder / "scratch", folder / "tables"
-    scratch.mkdir(parents=True, exist_ok=True)
+def measure_ingest(folder: Path, tables: Path, scratch: Path, discard: bool) -> dict[str, float]:
     result: dict[str, float] = {}
-
     # Ingest. The longest runs first (high-level documents parse slowest), so the two workers finish together.
     json_archives = sorted((folder / "acousticbrainz").glob("*.tar.zst"), key=lambda path: "highlevel" not in path.name)
     work = [("json", path, tables) for path in json_archives]
@@ -686,6 +683,14 @@ def measure(folder: Path, discard: bool) -> dict[str, float]:
     json_runs = [run for run in runs if run["label"].startswith("json")]
     result["lowlevel_rows"] = sum(run["rows"]["acousticbrainz_lowlevel"] for run in json_runs)
     result["highlevel_rows"] = sum(run["rows"]["acousticbrainz_highlevel"] for run in json_runs)
+    return result
+
+
+def measure(folder: Path, discard: bool, ingest: bool = True) -> dict[str, float]:
+    """The figures of one size; `ingest=False` measures the steps after ingest again on kept tables."""
+    scratch, tables = folder / "scratch", folder / "tables"
+    scratch.mkdir(parents=True, exist_ok=True)
+    result: dict[str, float] = measure_ingest(folder, tables, scratch, discard) if ingest else {}
 
     import duckdb
     import pandas as pd
@@ -702,15 +707,13 @@ def measure(folder: Path, discard: bool) -> dict[str, float]:
     from albumrec_pipeline.core.catalog import (
         CandidateOptions,
         EngineSettings,
-        candidate_features_sql,
         candidate_tracklists_sql,
         compact_recording_features,
         connect,
         copy_to_parquet,
-        materialize_candidate_recordings,
         parquet_source,
         recording_tags_sql,
-        with_musicbrainz_tags_sql,
+        write_candidate_features,
     )
     from albumrec_pipeline.core.dataset import encode_features
     from albumrec_pipeline.core.feature_columns import encoded_feature_columns
@@ -737,16 +740,13 @@ def measure(folder: Path, discard: bool) -> dict[str, float]:
         ("2 GB", EngineSettings(memory_limit="2GB", temp_directory=settings.temp_directory)),
     )
 
-    def timed(name: str, query: str | None, destination: Path, compression: str = "zstd", prepare=None, write=None) -> int:
-        """`prepare(connection)`, when given, runs first on the same connection (and is timed with the query);
-        `write(connection)`, when given instead of a query, writes `destination` and returns its rows."""
+    def timed(name: str, query: str | None, destination: Path, compression: str = "zstd", write=None) -> int:
+        """`write(connection)`, when given instead of a query, writes `destination` and returns its rows."""
         attempts = (("defaults", settings), *fallbacks)
         for number, (label, engine) in enumerate(attempts):
             started = time.perf_counter()
             connection = connect(engine)  # each asset opens its own connection and closes it when done
             try:
-                if prepare:
-                    prepare(connection)
                 rows = write(connection) if write else copy_to_parquet(connection, query, destination, compression)
             except duckdb.Error as error:
                 if number == len(attempts) - 1:
@@ -780,22 +780,16 @@ def measure(folder: Path, discard: bool) -> dict[str, float]:
     )
     features = scratch / "features.parquet"
     candidate_source = parquet_source([str(candidates)])
-    # As candidate_track_features does: the wanted recordings stored in a table, then joined.
-    result["candidate_recordings_with_features"] = timed(
-        "candidate_features",
-        candidate_features_sql("candidate_recordings", parquet_source([str(compacted)]), False),
-        features, "lz4",
-        prepare=lambda connection: materialize_candidate_recordings(connection, candidate_source, "candidate_recordings"),
-    )
-    # The candidate_track_features asset joins the recordings' MusicBrainz tags to those rows in the same
-    # query; timed on its own, so that the features' cost shows apart from the tags'.
+    # As candidate_track_features does: the features of the candidates' recordings, with their tags.
     tags = recording_tags_sql(
         source("musicbrainz_releases"), source("musicbrainz_tracks"), f"SELECT DISTINCT recording_id FROM {candidate_source}",
         source("musicbrainz_release_group_tags"), source("musicbrainz_artist_tags"),
     )
-    result["recordings_with_tags"] = timed(
-        "candidate_tags", with_musicbrainz_tags_sql(f"SELECT * FROM {parquet_source([str(features)])}", tags),
-        scratch / "features_with_tags.parquet", "lz4",
+    result["candidate_recordings_with_features"] = timed(
+        "candidate_features", None, features,
+        write=lambda connection: write_candidate_features(
+            connection, candidate_source, parquet_source([str(compacted)]), features, False, tags
+        ),
     )
 
     # A network of albumrec's shape over the original's 110 inputs; its weights do not change its speed.
@@ -825,7 +819,7 @@ def measure(folder: Path, discard: bool) -> dict[str, float]:
     )
     result["after_ingest_seconds"] = sum(
         result[f"{step}_seconds"]
-        for step in ("compaction", "candidates", "candidate_features", "candidate_tags", "scoring", "ranking")
+        for step in ("compaction", "candidates", "candidate_features", "scoring", "ranking")
     )
 
     # Disk: what each table takes.
@@ -879,6 +873,23 @@ def run_size(submissions: int, workdir: Path, keep: bool, reuse: bool = False) -
     row["load_after"] = _load()
     if not keep:
         shutil.rmtree(folder, ignore_errors=True)
+    return row
+
+
+def remeasure_after_ingest(saved: dict, workdir: Path) -> dict:
+    """`saved`'s figures with the steps after ingest measured again, in a fresh process, on the tables
+    a `--keep` run left: for a change to those steps, without generating and ingesting again."""
+    submissions = saved["submissions"]
+    if not (workdir / f"catalog-{submissions}" / "tables").is_dir():
+        raise SystemExit(f"no kept tables for {submissions:,} submissions in {workdir} (run with --keep first)")
+    print(f"{submissions:,} submissions: the steps after ingest, on the kept tables ...", flush=True)
+    load_before = _load()
+    fresh = _json_line([sys.executable, __file__, "--measure", str(submissions), "--workdir", str(workdir),
+                        "--keep", "--skip-ingest"])
+    row = {key: value for key, value in saved.items() if not key.endswith(("_failures", "_settings"))}
+    row.update(fresh)
+    row["peak_rss_mb"] = fresh["peak_rss_mb"]
+    row["after_ingest_load"] = f"{load_before} -> {_load()}"
     return row
 
 
@@ -936,17 +947,17 @@ def size_table(rows: list[dict]) -> str:
     lines += [
         "",
         (
-            "| submissions | compaction | candidate build | candidate features | + tags | scoring | ranking "
+            "| submissions | compaction | candidate build | candidate features and tags | scoring | ranking "
             "| after ingest | peak RSS (measuring / ingest worker) | catalog tables per M submissions "
             "| compacted per M submissions | catalog tables / compacted |"
         ),
-        "|" + "---:|" * 12,
+        "|" + "---:|" * 11,
     ]
     for row in rows:
         million = row["submissions"] / 1e6
         lines.append(
             f"| {row['submissions']:,} | {_step(row, 'compaction')} | {_step(row, 'candidates')} "
-            f"| {_step(row, 'candidate_features')} | {_step(row, 'candidate_tags')} | {_duration(row['scoring_seconds'])} "
+            f"| {_step(row, 'candidate_features')} | {_duration(row['scoring_seconds'])} "
             f"| {_step(row, 'ranking')} | {_duration(row['after_ingest_seconds'])} "
             f"| {row['peak_rss_mb']:,.0f} / {row['ingest_worker_peak_rss_mb']:,.0f} MB "
             f"| {_mb(_catalog_tables(row) / million)} | {_mb(row['recording_features_bytes'] / million)} "
@@ -1010,8 +1021,7 @@ def extrapolate(row: dict, cores: int, download: Download) -> dict[str, float]:
     by_releases = REAL_RELEASES / row["release_documents"]
     after = (
         row["compaction_seconds"] * by_submissions
-        + (row["candidates_seconds"] + row["candidate_features_seconds"] + row["candidate_tags_seconds"]
-           + row["ranking_seconds"]) * by_releases
+        + (row["candidates_seconds"] + row["candidate_features_seconds"] + row["ranking_seconds"]) * by_releases
         + row["scoring_seconds"] * by_submissions
     )
     million = row["submissions"] / 1e6
@@ -1105,8 +1115,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="measure dumps generated (and kept) by an earlier run")
     parser.add_argument("--save", type=Path, help="also write each size's figures to this JSON file")
     parser.add_argument("--report", type=Path, nargs="+", help="print the tables of figures saved by --save, and exit")
+    parser.add_argument(
+        "--after-ingest", type=Path, metavar="SAVED",
+        help="with tables kept by --keep: measure the steps after ingest again, taking the other figures from SAVED (a --save file)",
+    )
     parser.add_argument("--generate", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--skip-ingest", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     if arguments.report:
         report(sorted((row for path in arguments.report for row in json.loads(path.read_text())),
@@ -1116,7 +1131,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(generate(arguments.generate, arguments.workdir / f"catalog-{arguments.generate}")))
         return 0
     if arguments.measure:
-        print(json.dumps(measure(arguments.workdir / f"catalog-{arguments.measure}", discard=not arguments.keep)))
+        folder = arguments.workdir / f"catalog-{arguments.measure}"
+        print(json.dumps(measure(folder, discard=not arguments.keep, ingest=not arguments.skip_ingest)))
+        return 0
+    if arguments.after_ingest:
+        saved = {row["submissions"]: row for row in json.loads(arguments.after_ingest.read_text())}
+        rows = [remeasure_after_ingest(saved[size], arguments.workdir) for size in arguments.sizes]
+        if arguments.save:
+            arguments.save.write_text(json.dumps(rows, indent=1))
+        report(rows)
         return 0
     rows = []
     for size in arguments.sizes:

@@ -26,15 +26,13 @@ from albumrec_pipeline.core.albums import (
 from albumrec_pipeline.core.catalog import (
     MUSICBRAINZ_TAGS_COLUMN,
     CandidateOptions,
-    candidate_features_sql,
     candidate_tracklists_sql,
     copy_to_parquet,
-    materialize_candidate_recordings,
     optional_parquet_source,
     parquet_source,
     recording_tags_sql,
     register_ids,
-    with_musicbrainz_tags_sql,
+    write_candidate_features,
 )
 from albumrec_pipeline.core.feature_sets import CANDIDATE_COVERAGE_KEY, FEATURE_SETS, feature_set_coverage_sql
 from albumrec_pipeline.core.model_artifacts import TrainedPreferenceModel
@@ -165,8 +163,6 @@ def candidate_track_features(
     connection = catalog_engine.connect(candidate_albums, recording_features, *tables)
     try:
         candidates = parquet_source(candidate_albums.locations())
-        wanted = materialize_candidate_recordings(connection, candidates)
-        features = candidate_features_sql(wanted, parquet_source(recording_features.locations()), config.require_highlevel)
         tags = recording_tags_sql(
             parquet_source(musicbrainz_releases.locations()),
             parquet_source(musicbrainz_tracks.locations()),
@@ -175,7 +171,10 @@ def candidate_track_features(
             optional_parquet_source(musicbrainz_artist_tags.locations()),
         )
         destination = catalog_engine.staged_file()
-        rows = copy_to_parquet(connection, with_musicbrainz_tags_sql(features, tags), destination, compression="lz4")
+        rows = write_candidate_features(
+            connection, candidates, parquet_source(recording_features.locations()), destination,
+            config.require_highlevel, tags,
+        )
         recordings = connection.execute(f"SELECT count(DISTINCT recording_id) FROM {candidates}").fetchone()[0]
         complete, tagged = connection.execute(
             f"SELECT count(*) FILTER (WHERE danceable IS NOT NULL), count({MUSICBRAINZ_TAGS_COLUMN}) "

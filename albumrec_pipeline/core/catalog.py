@@ -21,7 +21,7 @@ Choosing a recording's submission, over all archives at once:
 The answer does not depend on how the submissions were spread over archives. The dumps are
 in submission order, so the tables hold about four rows per recording: the choice is made once,
 after ingest, into the compacted `recording_features` table (`compact_recording_features`), which
-the candidates' features and the lookups read (`candidate_features_sql`, `compacted_lookup_sql`).
+the candidates' features and the lookups read (`write_candidate_features`, `compacted_lookup_sql`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
 
 from albumrec_pipeline.core.feature_columns import (
     COMPACT_LOWLEVEL_COLUMNS,
@@ -383,15 +384,9 @@ def candidate_recordings_sql(candidates: str) -> str:
 
 
 def candidate_features_sql(recordings: str, features: str, require_highlevel: bool) -> str:
-    """Feature rows (`RAW_TRACK_COLUMNS`) of every recording in `recordings` (a table of
+    """Feature rows (`RAW_TRACK_COLUMNS`) of every recording in `recordings` (a table expression of
     `candidate_recordings_sql`'s rows) that has features, from the compacted feature table
-    `features` (see `compact_recording_features`).
-
-    Store the recordings in a table first (`materialize_candidate_recordings`): joined as a
-    subquery, the grouping and the join of wide rows ran together and, with two threads, out of
-    a 1 GB memory limit from 3M submissions; joined to a table of them, the same rows pass in a
-    fraction of that.
-    """
+    `features` (see `compact_recording_features`). `write_candidate_features` runs it part by part."""
     columns = ", ".join(
         "CAST(w.release_year AS DOUBLE) AS release_year" if column == "release_year"
         else f"w.{column}" if column in TITLE_COLUMNS
@@ -406,10 +401,74 @@ def candidate_features_sql(recordings: str, features: str, require_highlevel: bo
     """
 
 
-def materialize_candidate_recordings(connection: duckdb.DuckDBPyConnection, candidates: str, name: str = "candidate_recordings") -> str:
-    """`candidate_recordings_sql` of `candidates` as a temporary table of the connection; returns its name."""
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {candidate_recordings_sql(candidates)}")
-    return name
+# Recordings per part of `write_candidate_features`: a part's join of wide feature rows then fits
+# DuckDB's default 1 GB with two threads, as a whole 1M-submission catalog does.
+CANDIDATE_PART_RECORDINGS = 250_000
+
+
+def _id_range(column: str, low: str | None, high: str | None) -> str:
+    bounds = [f"{column} >= {_literal(low)}" if low is not None else "", f"{column} < {_literal(high)}" if high is not None else ""]
+    return " AND ".join(bound for bound in bounds if bound) or "true"
+
+
+def write_candidate_features(
+    connection: duckdb.DuckDBPyConnection,
+    candidates: str,
+    features: str,
+    destination: Path,
+    require_highlevel: bool,
+    tags: str | None = None,
+    part_recordings: int = CANDIDATE_PART_RECORDINGS,
+) -> int:
+    """Write the feature rows of the candidates' recordings (`candidate_features_sql`) to
+    `destination` as Parquet, with the recordings' `musicbrainz_tags` added last when `tags` (a
+    `recording_tags_sql` query) is given; returns the rows written.
+
+    `candidates` holds tracklist rows (`candidate_tracklists_sql`); `features` is the compacted
+    table, sorted by recording id. The recordings and their tags are first written to files of
+    their own, sorted by id; then the rows are joined one range of ids at a time, each range
+    reading only its row groups of the three sorted files, and appended to `destination`. As one
+    join, wide feature rows against millions of recordings with their titles ran out of 1 GB
+    with two threads at 10M submissions; a part's join needs what a small catalog's does.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".candidates-", dir=destination.parent) as folder:
+        recordings_file = Path(folder, "recordings.parquet").as_posix()
+        copy_to_parquet(connection, f"{candidate_recordings_sql(candidates)} ORDER BY recording_id", Path(recordings_file), "lz4")
+        recordings = f"read_parquet({_literal(recordings_file)})"
+        if tags is not None:
+            tags_file = Path(folder, "tags.parquet").as_posix()
+            copy_to_parquet(connection, f"SELECT * FROM ({tags}) ORDER BY recording_id", Path(tags_file), "lz4")
+        count = connection.execute(f"SELECT count(*) FROM {recordings}").fetchall()[0][0]
+        parts = max(1, -(-count // part_recordings))
+        edges: list[str | None] = [None, None]
+        if parts > 1:
+            fractions = ", ".join(str(number / parts) for number in range(1, parts))
+            quantiles = connection.execute(f"SELECT quantile_disc(recording_id, [{fractions}]) FROM {recordings}").fetchall()[0][0]
+            edges = [None, *sorted(set(quantiles)), None]
+        writer: pq.ParquetWriter | None = None
+        written = 0
+        try:
+            for low, high in zip(edges[:-1], edges[1:]):
+                rows = candidate_features_sql(
+                    f"(SELECT * FROM {recordings} WHERE {_id_range('recording_id', low, high)})",
+                    f"(SELECT * FROM {features} WHERE {_id_range('mbid', low, high)})",
+                    require_highlevel,
+                )
+                if tags is not None:
+                    rows = with_musicbrainz_tags_sql(
+                        rows, f"SELECT * FROM read_parquet({_literal(tags_file)}) WHERE {_id_range('recording_id', low, high)}"
+                    )
+                reader = connection.sql(rows).to_arrow_reader(PARQUET_ROW_GROUP_ROWS)
+                if writer is None:
+                    writer = pq.ParquetWriter(destination, reader.schema, compression="lz4")
+                for batch in reader:
+                    writer.write_batch(batch)
+                    written += batch.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+    return written
 
 
 MUSICBRAINZ_TAGS_COLUMN = "musicbrainz_tags"
@@ -557,6 +616,9 @@ def with_recording_tags(rows: pd.DataFrame, tags: pd.DataFrame | None, key: str 
     return table
 
 
+PARQUET_ROW_GROUP_ROWS = 100_000
+
+
 def copy_to_parquet(
     connection: duckdb.DuckDBPyConnection, query: str, destination: Path, compression: str = "zstd"
 ) -> int:
@@ -568,7 +630,7 @@ def copy_to_parquet(
     destination.parent.mkdir(parents=True, exist_ok=True)
     connection.execute(
         f"COPY ({query}) TO {_literal(str(destination))} "
-        f"(FORMAT parquet, COMPRESSION {compression}, ROW_GROUP_SIZE 100000)"
+        f"(FORMAT parquet, COMPRESSION {compression}, ROW_GROUP_SIZE {PARQUET_ROW_GROUP_ROWS})"
     )
     # fetchall, not fetchone: a result left unread keeps the connection from registering tables.
     return int(connection.execute(f"SELECT count(*) FROM read_parquet({_literal(str(destination))})").fetchall()[0][0])
