@@ -210,10 +210,16 @@ _throttles: dict[tuple[str, str, str, int, int], HostThrottle] = {}
 _throttles_lock = threading.Lock()
 
 
+# Added to every window. A request whose turn came on time can still leave late (its process was
+# descheduled between the turn and the send) while the next leaves on time: without a margin the
+# two could reach the server less than a window apart, which MusicBrainz answers with a 503.
+PACING_MARGIN_MS = 50
+
+
 def host_throttle(policy: ServicePolicy) -> HostThrottle:
     """The one throttle of this process for the policy's service and host."""
     host = urlsplit(policy.base_url).netloc
-    rate = Rate(policy.requests_per_window, max(1, round(policy.window_seconds * 1000)))
+    rate = Rate(policy.requests_per_window, max(1, round(policy.window_seconds * 1000)) + PACING_MARGIN_MS)
     database = policy.state_dir / "rate_limits.sqlite"
     key = (policy.service, host, str(database), rate.limit, rate.interval)
     with _throttles_lock:
