@@ -113,3 +113,24 @@ def test_a_new_list_flows_to_the_model_and_the_ranking(ticks):
 def test_nothing_new_requests_nothing(ticks):
     assert ticks.requested() == set()
     assert ticks.requested() == set()
+
+
+def test_a_failed_blocking_check_upstream_holds_the_automation_until_it_passes(ticks):
+    """A run on a list that cannot teach a taste writes `raw_track_features`, then its blocking
+    check fails and the run stops. The automation must not carry that table on to a model (nor
+    race the list sensor's next run with a retrain of its own); once the check passes on new
+    rows, the assets below follow."""
+    failed = dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey("raw_track_features"), check_name="raw_track_features_enough_to_learn", passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+    )
+    ticks.materialized("raw_track_features")
+    ticks.instance.report_runless_asset_event(failed)
+    assert "cleaned_dataset" not in ticks.requested()
+    assert "cleaned_dataset" not in ticks.requested()  # nor on a later tick, while the check stays failed
+
+    ticks.materialized("raw_track_features")
+    ticks.instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(asset_key=failed.asset_key, check_name=failed.check_name, passed=True)
+    )
+    assert {"cleaned_dataset", "feature_scaler", "preference_model", "track_scores", "album_recommendations"} <= ticks.requested()
