@@ -883,13 +883,10 @@ def remeasure_after_ingest(saved: dict, workdir: Path) -> dict:
     if not (workdir / f"catalog-{submissions}" / "tables").is_dir():
         raise SystemExit(f"no kept tables for {submissions:,} submissions in {workdir} (run with --keep first)")
     print(f"{submissions:,} submissions: the steps after ingest, on the kept tables ...", flush=True)
-    load_before = _load()
     fresh = _json_line([sys.executable, __file__, "--measure", str(submissions), "--workdir", str(workdir),
                         "--keep", "--skip-ingest"])
     row = {key: value for key, value in saved.items() if not key.endswith(("_failures", "_settings"))}
     row.update(fresh)
-    row["peak_rss_mb"] = fresh["peak_rss_mb"]
-    row["after_ingest_load"] = f"{load_before} -> {_load()}"
     return row
 
 

@@ -89,12 +89,18 @@ def _quoted(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
 
-def parquet_source(locations: Sequence[str]) -> str:
-    """A DuckDB table expression over Parquet files; `union_by_name` tolerates older files' columns."""
+def parquet_source(locations: Sequence[str], row_positions: bool = False) -> str:
+    """A DuckDB table expression over Parquet files; `union_by_name` tolerates older files' columns.
+
+    `row_positions` adds each row's place, `file_row_number`, beside DuckDB's `file_index` (its
+    file in `locations`): two copies of one submission (a dump archive and the live search both
+    hold it) differ there and nowhere else.
+    """
     if not locations:
         raise FileNotFoundError("no Parquet files to read")
     files = ", ".join(_literal(location) for location in locations)
-    return f"read_parquet([{files}], union_by_name = true)"
+    positions = ", file_row_number = true" if row_positions else ""
+    return f"read_parquet([{files}], union_by_name = true{positions})"
 
 
 def optional_parquet_source(locations: Sequence[str]) -> str | None:
@@ -111,16 +117,6 @@ def _all_present(columns: Sequence[str], alias: str = "") -> str:
 _INCOMPLETE_PENALTY = 1_000_000_000
 
 RECORDING_FEATURES_TABLE = "recording_features"
-
-
-def _rows_with_position(locations: Sequence[str]) -> str:
-    """`parquet_source` with each row's place: `file_index` (its file in `locations`) and
-    `file_row_number`. Two copies of one submission (a dump archive and the live search both hold
-    it) differ there and nowhere else."""
-    if not locations:
-        raise FileNotFoundError("no Parquet files to read")
-    files = ", ".join(_literal(location) for location in locations)
-    return f"read_parquet([{files}], union_by_name = true, file_row_number = true)"
 
 
 def _choose_lowlevel_sql(lowlevel: str) -> str:
@@ -199,7 +195,7 @@ def _chosen_highlevel_rows_sql(highlevel: str, chosen: str, chosen_lowlevel: str
     """
 
 
-def _side_by_side_sql(lowlevel_rows: str, highlevel_rows: str) -> str:
+def _side_by_side_sql(lowlevel_rows: Path, highlevel_rows: Path) -> str:
     """The two sorted files joined row by row (no hash table), in `AUDIO_COLUMNS`."""
     columns = []
     for column in AUDIO_COLUMNS:
@@ -215,7 +211,8 @@ def _side_by_side_sql(lowlevel_rows: str, highlevel_rows: str) -> str:
     misaligned = "error('compaction: the low-level and high-level rows are out of step')"
     return f"""
         SELECT {", ".join(columns)}
-        FROM read_parquet({_literal(lowlevel_rows)}) AS ll POSITIONAL JOIN read_parquet({_literal(highlevel_rows)}) AS hl
+        FROM {parquet_source([lowlevel_rows.as_posix()])} AS ll
+        POSITIONAL JOIN {parquet_source([highlevel_rows.as_posix()])} AS hl
         WHERE CASE WHEN ll.mbid IS DISTINCT FROM hl.mbid THEN {misaligned} ELSE true END
     """
 
@@ -244,8 +241,8 @@ def compact_recording_features(
     are read side by side. As one query, the wide join, the de-duplication and the sort ran
     together and, with two threads, needed more than 1 GB from 10M submissions.
     """
-    lowlevel = _rows_with_position(lowlevel_locations)
-    highlevel = _rows_with_position(highlevel_locations)
+    lowlevel = parquet_source(lowlevel_locations, row_positions=True)
+    highlevel = parquet_source(highlevel_locations, row_positions=True)
     destination.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".compaction-", dir=destination.parent) as folder:
         lowlevel_rows, highlevel_rows = Path(folder, "lowlevel.parquet"), Path(folder, "highlevel.parquet")
@@ -262,7 +259,7 @@ def compact_recording_features(
         kept = connection.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
         connection.execute("SET preserve_insertion_order = true")
         try:
-            return copy_to_parquet(connection, _side_by_side_sql(lowlevel_rows.as_posix(), highlevel_rows.as_posix()), destination)
+            return copy_to_parquet(connection, _side_by_side_sql(lowlevel_rows, highlevel_rows), destination)
         finally:
             connection.execute(f"SET preserve_insertion_order = {'true' if kept else 'false'}")
 
@@ -433,12 +430,11 @@ def write_candidate_features(
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".candidates-", dir=destination.parent) as folder:
-        recordings_file = Path(folder, "recordings.parquet").as_posix()
-        copy_to_parquet(connection, f"{candidate_recordings_sql(candidates)} ORDER BY recording_id", Path(recordings_file), "lz4")
-        recordings = f"read_parquet({_literal(recordings_file)})"
+        recordings_file, tags_file = Path(folder, "recordings.parquet"), Path(folder, "tags.parquet")
+        copy_to_parquet(connection, f"{candidate_recordings_sql(candidates)} ORDER BY recording_id", recordings_file, "lz4")
+        recordings = parquet_source([recordings_file.as_posix()])
         if tags is not None:
-            tags_file = Path(folder, "tags.parquet").as_posix()
-            copy_to_parquet(connection, f"SELECT * FROM ({tags}) ORDER BY recording_id", Path(tags_file), "lz4")
+            copy_to_parquet(connection, f"SELECT * FROM ({tags}) ORDER BY recording_id", tags_file, "lz4")
         count = connection.execute(f"SELECT count(*) FROM {recordings}").fetchall()[0][0]
         parts = max(1, -(-count // part_recordings))
         edges: list[str | None] = [None, None]
@@ -457,7 +453,7 @@ def write_candidate_features(
                 )
                 if tags is not None:
                     rows = with_musicbrainz_tags_sql(
-                        rows, f"SELECT * FROM read_parquet({_literal(tags_file)}) WHERE {_id_range('recording_id', low, high)}"
+                        rows, f"SELECT * FROM {parquet_source([tags_file.as_posix()])} WHERE {_id_range('recording_id', low, high)}"
                     )
                 reader = connection.sql(rows).to_arrow_reader(PARQUET_ROW_GROUP_ROWS)
                 if writer is None:
